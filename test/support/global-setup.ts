@@ -1,0 +1,2 @@
+// Replaced by the control-plane harness.
+export default async function globalSetup(): Promise<void> {}
