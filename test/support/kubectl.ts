@@ -1,0 +1,38 @@
+// Runs the machine's kubectl against the test control plane, as a user would type it.
+import { spawn } from 'node:child_process';
+
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function testKubeconfigPath(): string {
+  const path = process.env['BUNKER_TEST_KUBECONFIG'];
+  if (path === undefined || path === '') {
+    throw new Error('BUNKER_TEST_KUBECONFIG is not set: run this test in the integration project, whose global setup starts the control plane');
+  }
+  return path;
+}
+
+export function runCommand(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', (error) => { clearTimeout(timer); reject(error); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+export function kubectl(args: readonly string[], options: { input?: string; timeoutMs?: number; kubeconfig?: string } = {}): Promise<CommandResult> {
+  const kubeconfig = options.kubeconfig ?? testKubeconfigPath();
+  return runCommand('kubectl', ['--kubeconfig', kubeconfig, ...args], options);
+}
