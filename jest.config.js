@@ -17,7 +17,7 @@ const shared = {
   moduleNameMapper: {
     // Workspace packages resolve to their sources, so tests never need a prior build.
     '^@bunker/proto$': '<rootDir>/proto/src/index.ts',
-    '^@bunker/proto/(ids|bunker-error)$': '<rootDir>/proto/src/$1.ts',
+    '^@bunker/proto/(ids|bunker-error|micro-time)$': '<rootDir>/proto/src/$1.ts',
     // NodeNext imports spell the emitted `.js`; map them back to the `.ts` sources.
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
@@ -42,8 +42,8 @@ export default {
       ...shared,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/support/global-setup.ts',
-      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      globalSetup: '<rootDir>/test/support/global-setup.mjs',
+      globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
     },
     {
       ...shared,

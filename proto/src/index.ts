@@ -5,3 +5,4 @@ export * from './gen/bunker/v1/replication.js';
 export * from './gen/bunker/v1/agent.js';
 export * from './ids.js';
 export * from './bunker-error.js';
+export * from './grpc-errors.js';

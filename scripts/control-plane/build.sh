@@ -119,13 +119,13 @@ scratch_module() {
     "$GO" mod init bunker.invalid/control-plane-build 2>/dev/null
     local edits=(-go="$(awk '$1 == "go" { print $2; exit }' "$gomod")")
     local setting
-    for setting in $(awk '
+    while read -r setting; do
+      edits+=(-godebug="$setting")
+    done < <(awk '
       /^godebug[[:space:]]*\(/ { block = 1; next }
       block && /^\)/ { block = 0; next }
       block { print $1 }
-      /^godebug[[:space:]]+[^(]/ { print $2 }' "$gomod"); do
-      edits+=(-godebug="$setting")
-    done
+      /^godebug[[:space:]]+[^(]/ { print $2 }' "$gomod")
     "$GO" mod edit "${edits[@]}" -require="$mod@$version" -tool="$pkg" "$@"
     "$GO" mod tidy
   )
@@ -160,8 +160,10 @@ log "redirecting ${#k8s_replaces[@]} staging modules to $staging_version"
 scratch_module "$stage/src/kubernetes" k8s.io/kubernetes "v$KUBERNETES_VERSION" \
   k8s.io/kubernetes/cmd/kube-apiserver "${k8s_replaces[@]}"
 
-# Without these the server reports v0.0.0-master, which breaks kubeVersion
-# constraints in Helm charts and client version skew checks.
+# Without the -X stamps the server reports v0.0.0-master, which breaks
+# kubeVersion constraints in Helm charts and client version skew checks.
+# -s -w drops the symbol table and DWARF, as upstream release builds do, to
+# keep the cache smaller.
 k8s_ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags+=" -X $pkg.gitVersion=v$KUBERNETES_VERSION"

@@ -4,6 +4,7 @@
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { HeartbeatLease, agentLeaseName, LEASE_ANNOTATIONS } from '../../agent/src/discovery/heartbeat-lease.js';
 import { LeaderElection } from '../../operator/src/controller/leader-election.js';
+import { microTimeMs } from '@bunker/proto/micro-time';
 import { testCluster } from '../support/cluster.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -27,10 +28,10 @@ describe('agent heartbeat Lease', () => {
       const first = await api.readNamespacedLease({ name: agentLeaseName('site-a'), namespace });
       expect(first.metadata?.annotations?.[LEASE_ANNOTATIONS.grpcAddress]).toBe('127.0.0.1:7001');
       expect(first.spec?.holderIdentity).toBe('site-a');
-      const firstRenew = first.spec?.renewTime?.getTime() ?? 0;
+      const firstRenew = microTimeMs(first.spec?.renewTime) ?? 0;
       await waitFor('a renewal', async () => {
         const lease = await api.readNamespacedLease({ name: agentLeaseName('site-a'), namespace });
-        return (lease.spec?.renewTime?.getTime() ?? 0) > firstRenew ? true : undefined;
+        return (microTimeMs(lease.spec?.renewTime) ?? 0) > firstRenew ? true : undefined;
       }, { timeoutMs: 5_000 });
     } finally {
       heartbeat.stop();

@@ -2,7 +2,8 @@
 // namespace, annotated with where to reach it. The operator treats an expired Lease as one of
 // the signs that the node's primary has failed, so renewal must be steady and cheap: one
 // read-modify-replace per renewal, a third of the lease duration apart.
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { microTime } from '@bunker/proto/micro-time';
 
 export const LEASE_ANNOTATIONS = {
   grpcAddress: 'replication.bunker.dev/grpc-address',
@@ -65,39 +66,29 @@ export class HeartbeatLease {
   async renew(): Promise<V1Lease> {
     const { namespace, node } = this.options;
     const name = agentLeaseName(node);
-    const now = new Date();
-    const annotations = {
-      [LEASE_ANNOTATIONS.grpcAddress]: this.options.grpcAddress,
-      [LEASE_ANNOTATIONS.nbdHost]: this.options.nbdHost,
-      [LEASE_ANNOTATIONS.capacityBytes]: String(this.options.capacityBytes),
-      [LEASE_ANNOTATIONS.agentVersion]: this.options.agentVersion,
-    };
-    let current: V1Lease | undefined;
     try {
-      current = await this.api.readNamespacedLease({ name, namespace });
+      await this.api.readNamespacedLease({ name, namespace });
     } catch (error) {
       if (!isNotFound(error)) throw error;
-    }
-    const body: V1Lease = {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: {
-        ...(current?.metadata ?? {}),
-        name,
+      await this.api.createNamespacedLease({
         namespace,
-        labels: { ...(current?.metadata?.labels ?? {}), 'app.kubernetes.io/component': 'agent', 'replication.bunker.dev/node': node },
-        annotations: { ...(current?.metadata?.annotations ?? {}), ...annotations },
+        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: { holderIdentity: node } },
+      });
+    }
+    const now = microTime(new Date());
+    const patch = {
+      metadata: {
+        labels: { 'app.kubernetes.io/component': 'agent', 'replication.bunker.dev/node': node },
+        annotations: {
+          [LEASE_ANNOTATIONS.grpcAddress]: this.options.grpcAddress,
+          [LEASE_ANNOTATIONS.nbdHost]: this.options.nbdHost,
+          [LEASE_ANNOTATIONS.capacityBytes]: String(this.options.capacityBytes),
+          [LEASE_ANNOTATIONS.agentVersion]: this.options.agentVersion,
+        },
       },
-      spec: {
-        holderIdentity: node,
-        leaseDurationSeconds: this.options.leaseDurationSeconds,
-        renewTime: now,
-        acquireTime: current?.spec?.acquireTime ?? now,
-      },
+      spec: { holderIdentity: node, leaseDurationSeconds: this.options.leaseDurationSeconds, renewTime: now },
     };
-    const renewed = current === undefined
-      ? await this.api.createNamespacedLease({ namespace, body })
-      : await this.api.replaceNamespacedLease({ name, namespace, body });
+    const renewed = await this.api.patchNamespacedLease({ name, namespace, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     this.options.onRenewed?.(renewed);
     return renewed;
   }

@@ -3,7 +3,8 @@
 // `leaseDurationSeconds` (measured on the follower's own clock from when it last saw the
 // renewTime change, so clock skew between replicas does not matter). Writes use the Lease's
 // resourceVersion, so two candidates can never both win: one gets a 409 Conflict.
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { microTime, microTimeMs } from '@bunker/proto/micro-time';
 
 export interface LeaderElectionOptions {
   readonly kubeConfig: KubeConfig;
@@ -89,11 +90,13 @@ export class LeaderElection {
       current = await this.api.readNamespacedLease({ name, namespace });
     } catch (error) {
       if (statusCode(error) !== 404) throw error;
-      await this.api.createNamespacedLease({ namespace, body: this.leaseBody(undefined, 0) });
-      this.observedAtMs = this.now();
-      return true;
+      // Created without times (see microTime); the patch below stamps them.
+      current = await this.api.createNamespacedLease({
+        namespace,
+        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: { holderIdentity: identity, leaseTransitions: 0 } },
+      });
     }
-    const renew = current.spec?.renewTime?.toISOString() ?? '';
+    const renew = String(microTimeMs(current.spec?.renewTime) ?? '');
     if (renew !== this.observedRenew) {
       this.observedRenew = renew;
       this.observedAtMs = this.now();
@@ -103,8 +106,8 @@ export class LeaderElection {
     if (holder !== identity && holder !== '' && !expired) return false;
     const transitions = (current.spec?.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
     try {
-      const updated = await this.api.replaceNamespacedLease({ name, namespace, body: this.leaseBody(current, transitions) });
-      this.observedRenew = updated.spec?.renewTime?.toISOString() ?? '';
+      const updated = await this.patch(this.leasePatch(current, transitions));
+      this.observedRenew = String(microTimeMs(updated.spec?.renewTime) ?? '');
       this.observedAtMs = this.now();
       return true;
     } catch (error) {
@@ -113,30 +116,31 @@ export class LeaderElection {
     }
   }
 
-  private leaseBody(current: V1Lease | undefined, transitions: number): V1Lease {
-    const now = new Date(this.now());
-    const holderChanges = current?.spec?.holderIdentity !== this.options.identity;
+  /** A merge patch made conditional on the Lease's resourceVersion: a lost race is a 409. */
+  private leasePatch(current: V1Lease, transitions: number): object {
+    const now = microTime(new Date(this.now()));
+    const holderChanges = current.spec?.holderIdentity !== this.options.identity || current.spec?.acquireTime === undefined;
     return {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { ...(current?.metadata ?? {}), name: this.options.leaseName, namespace: this.options.namespace },
+      metadata: { resourceVersion: current.metadata?.resourceVersion },
       spec: {
         holderIdentity: this.options.identity,
         leaseDurationSeconds: this.options.leaseDurationSeconds,
         renewTime: now,
-        acquireTime: holderChanges ? now : current?.spec?.acquireTime ?? now,
+        ...(holderChanges ? { acquireTime: now } : {}),
         leaseTransitions: transitions,
       },
     };
+  }
+
+  private patch(body: object): Promise<V1Lease> {
+    const { namespace, leaseName: name } = this.options;
+    return this.api.patchNamespacedLease({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
   }
 
   private async release(): Promise<void> {
     const { namespace, leaseName: name } = this.options;
     const current = await this.api.readNamespacedLease({ name, namespace });
     if (current.spec?.holderIdentity !== this.options.identity) return;
-    await this.api.replaceNamespacedLease({
-      name, namespace,
-      body: { ...current, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1 } },
-    });
+    await this.patch({ metadata: { resourceVersion: current.metadata?.resourceVersion }, spec: { holderIdentity: '', leaseDurationSeconds: 1 } });
   }
 }

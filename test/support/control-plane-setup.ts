@@ -1,5 +1,5 @@
-// Jest global setup for the integration project: one control plane per test run, not per
-// file. Its address reaches the test workers through environment variables (workers are
+// Setup of the integration project: one control plane per test run, not per file (jest runs
+// it through global-setup.mjs). Its address reaches the test workers through environment variables (workers are
 // started after this runs and inherit them). A ConfigMap stamped with a run id lets tests
 // prove they share it.
 import { randomUUID } from 'node:crypto';
@@ -10,7 +10,7 @@ declare global {
   var bunkerControlPlane: ControlPlane | undefined;
 }
 
-export default async function globalSetup(): Promise<void> {
+export async function setUpControlPlane(): Promise<void> {
   const started = Date.now();
   const controlPlane = await startControlPlane();
   globalThis.bunkerControlPlane = controlPlane;
@@ -27,4 +27,11 @@ export default async function globalSetup(): Promise<void> {
     });
   }
   process.stderr.write(`\ncontrol plane ready at ${controlPlane.apiServerUrl} in ${Date.now() - started} ms (KUBECONFIG=${controlPlane.kubeconfigPath})\n`);
+}
+
+/** Stops the run's control plane and removes its data, whatever the tests' outcome. */
+export async function tearDownControlPlane(): Promise<void> {
+  const controlPlane = globalThis.bunkerControlPlane;
+  globalThis.bunkerControlPlane = undefined;
+  if (controlPlane !== undefined) await controlPlane.stop();
 }

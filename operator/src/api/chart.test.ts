@@ -1,0 +1,161 @@
+// The Helm chart: `helm lint` is clean, `helm template` renders with the defaults and with
+// every toggle on, the objects say what the chart promises (two operator replicas with
+// downward-API identity, an agent DaemonSet on the host network with its node name and a
+// hostPath, least-privilege RBAC with no "*"), and the chart's copy of the CRD is the CRD.
+// Needs the helm that scripts/control-plane/build.sh builds (CI builds it before the tests;
+// on a fresh machine the first run builds it, which takes minutes). No helm is a failure
+// here, never a skip.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const chart = join(root, 'charts/bunker');
+const crdFile = 'replicatedvolumes.replication.bunker.dev.yaml';
+
+type Json = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The value at a path of keys and list indexes, or undefined. */
+function dig(value: unknown, ...path: (string | number)[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (typeof key === 'number') current = Array.isArray(current) ? current[key] : undefined;
+    else current = isRecord(current) ? current[key] : undefined;
+  }
+  return current;
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+async function helmBinary(): Promise<string> {
+  const fromEnv = process.env['BUNKER_CONTROL_PLANE_BIN'];
+  if (fromEnv !== undefined && fromEnv !== '') return join(fromEnv, 'helm');
+  const { stdout } = await run('bash', [join(root, 'scripts/control-plane/build.sh')], { timeout: 60 * 60_000, maxBuffer: 64 * 1024 * 1024 });
+  const bin = stdout.trim().split('\n').at(-1) ?? '';
+  if (bin === '') throw new Error('scripts/control-plane/build.sh printed no bin directory, so there is no helm to test the chart with');
+  return join(bin, 'helm');
+}
+
+let helm = '';
+
+beforeAll(async () => {
+  helm = await helmBinary();
+}, 60 * 60_000);
+
+async function render(...sets: string[]): Promise<Json[]> {
+  const args = ['template', 'bunker', chart, '--namespace', 'bunker-system', '--kube-version', '1.34.0', '--include-crds'];
+  for (const set of sets) args.push('--set', set);
+  const { stdout } = await run(helm, args, { maxBuffer: 16 * 1024 * 1024 });
+  return parseAllDocuments(stdout).map((document) => document.toJS({ maxAliasCount: -1 })).filter(isRecord);
+}
+
+function find(objects: Json[], kind: string, name: string): Json {
+  const found = objects.find((object) => object['kind'] === kind && dig(object, 'metadata', 'name') === name);
+  if (found === undefined) throw new Error(`no ${kind} ${name} rendered`);
+  return found;
+}
+
+function envOf(container: unknown): Map<string, unknown> {
+  return new Map(list(dig(container, 'env')).map((entry) => [String(dig(entry, 'name')), dig(entry, 'value') ?? dig(entry, 'valueFrom', 'fieldRef', 'fieldPath')]));
+}
+
+describe('charts/bunker', () => {
+  it('carries the CRD of crds/ unchanged', () => {
+    const source = readFileSync(join(root, 'crds', crdFile), 'utf8');
+    const copy = readFileSync(join(chart, 'crds', crdFile), 'utf8');
+    // If this fails: cp crds/*.yaml charts/bunker/crds/
+    expect(copy === source).toBe(true);
+  });
+
+  it('passes helm lint, with the defaults and with every toggle on', async () => {
+    const plain = await run(helm, ['lint', chart, '--strict']);
+    expect(plain.stdout).toContain('0 chart(s) failed');
+    const toggled = await run(helm, ['lint', chart, '--strict', '--set', 'volumeNamespaces={apps,db}', '--set', 'metrics.serviceMonitor.enabled=true',
+      '--set', 'metrics.prometheusRule.enabled=true', '--set', 'grafana.dashboard.enabled=true']);
+    expect(toggled.stdout).toContain('0 chart(s) failed');
+  }, 60_000);
+
+  it('renders the operator: two replicas, identity from the downward API, leader election on', async () => {
+    const objects = await render();
+    const deployment = find(objects, 'Deployment', 'bunker-operator');
+    expect(dig(deployment, 'spec', 'replicas')).toBe(2);
+    const container = dig(deployment, 'spec', 'template', 'spec', 'containers', 0);
+    const env = envOf(container);
+    expect(env.get('POD_NAME')).toBe('metadata.name');
+    expect(env.get('POD_NAMESPACE')).toBe('metadata.namespace');
+    expect(env.get('BUNKER_LEADER_ELECTION')).toBe('true');
+    expect(dig(container, 'ports', 0, 'containerPort')).toBe(9090);
+    expect(dig(deployment, 'spec', 'template', 'spec', 'serviceAccountName')).toBe('bunker-operator');
+    expect(dig(find(objects, 'PodDisruptionBudget', 'bunker-operator'), 'spec', 'minAvailable')).toBe(1);
+  }, 60_000);
+
+  it('renders the agent: host network, node name from spec.nodeName, data on a hostPath, the three ports', async () => {
+    const objects = await render();
+    const daemonSet = find(objects, 'DaemonSet', 'bunker-agent');
+    const pod = dig(daemonSet, 'spec', 'template', 'spec');
+    expect(dig(pod, 'hostNetwork')).toBe(true);
+    expect(dig(pod, 'volumes', 0, 'hostPath')).toEqual({ path: '/var/lib/bunker', type: 'DirectoryOrCreate' });
+    const container = dig(pod, 'containers', 0);
+    const env = envOf(container);
+    expect(env.get('NODE_NAME')).toBe('spec.nodeName');
+    expect(env.get('BUNKER_DATA_DIR')).toBe('/var/lib/bunker');
+    expect(env.get('BUNKER_NAMESPACE')).toBe('bunker-system');
+    expect(list(dig(container, 'ports')).map((port) => [dig(port, 'name'), dig(port, 'containerPort')])).toEqual([['grpc', 7443], ['nbd', 10809], ['metrics', 9090]]);
+  }, 60_000);
+
+  it('grants the agent only get, create and update on Leases in its namespace', async () => {
+    const objects = await render();
+    const role = find(objects, 'Role', 'bunker-agent');
+    expect(dig(role, 'metadata', 'namespace')).toBe('bunker-system');
+    expect(dig(role, 'rules')).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    const bindings = objects.filter((object) => list(dig(object, 'subjects')).some((subject) => dig(subject, 'name') === 'bunker-agent'));
+    expect(bindings.map((binding) => binding['kind'])).toEqual(['RoleBinding']);
+  }, 60_000);
+
+  it('grants nothing with "*", and volume permissions cluster-wide only when no namespaces are listed', async () => {
+    const everywhere = await render();
+    const rules = everywhere.filter((object) => object['kind'] === 'Role' || object['kind'] === 'ClusterRole').flatMap((role) => list(dig(role, 'rules')));
+    for (const rule of rules) {
+      for (const field of ['apiGroups', 'resources', 'verbs']) expect(list(dig(rule, field))).not.toContain('*');
+    }
+    const operatorRules = list(dig(find(everywhere, 'ClusterRole', 'bunker-operator-volumes'), 'rules'));
+    expect(operatorRules.map((rule) => dig(rule, 'resources', 0))).toEqual([
+      'replicatedvolumes', 'replicatedvolumes/status', 'replicatedvolumes/finalizers', 'services', 'endpointslices', 'events',
+    ]);
+    expect(find(everywhere, 'ClusterRoleBinding', 'bunker-operator-volumes')).toBeDefined();
+
+    const listed = await render('volumeNamespaces={apps,db}');
+    expect(listed.some((object) => object['kind'] === 'ClusterRoleBinding' && dig(object, 'metadata', 'name') === 'bunker-operator-volumes')).toBe(false);
+    const bindings = listed.filter((object) => object['kind'] === 'RoleBinding' && dig(object, 'metadata', 'name') === 'bunker-operator-volumes');
+    expect(bindings.map((binding) => dig(binding, 'metadata', 'namespace'))).toEqual(['apps', 'db']);
+    expect(envOf(dig(find(listed, 'Deployment', 'bunker-operator'), 'spec', 'template', 'spec', 'containers', 0)).get('BUNKER_VOLUME_NAMESPACES')).toBe('apps,db');
+  }, 60_000);
+
+  it('renders the metrics Services, and the monitoring objects only when asked', async () => {
+    const defaults = await render();
+    expect(defaults.filter((object) => object['kind'] === 'Service').map((service) => dig(service, 'metadata', 'name'))).toEqual([
+      'bunker-operator-metrics', 'bunker-agent-metrics',
+    ]);
+    expect(defaults.filter((object) => ['ServiceMonitor', 'PrometheusRule', 'ConfigMap'].includes(String(object['kind'])))).toEqual([]);
+    const toggled = await render('metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'grafana.dashboard.enabled=true');
+    expect(toggled.map((object) => object['kind'])).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule', 'ConfigMap']));
+    const dashboard = dig(find(toggled, 'ConfigMap', 'bunker-dashboard'), 'data', 'bunker.json');
+    expect(() => JSON.parse(String(dashboard))).not.toThrow();
+  }, 60_000);
+
+  it('includes the CRD with --include-crds', async () => {
+    const objects = await render();
+    const crd = find(objects, 'CustomResourceDefinition', 'replicatedvolumes.replication.bunker.dev');
+    expect(dig(crd, 'spec', 'names', 'shortNames')).toEqual(['rv']);
+  }, 60_000);
+});
