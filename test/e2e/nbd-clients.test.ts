@@ -81,7 +81,7 @@ describe('real NBD clients against a file-backed export', () => {
   it('fio (nbd engine) random 4 KiB writes at queue depth 16 verify with crc32c', async () => {
     const run = await runClientOk('fio', [
       '--name=bunker-verify', '--ioengine=nbd', `--uri=${fx.uri()}`, '--rw=randwrite', '--bs=4k', '--size=8m',
-      '--iodepth=16', '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--output-format=json',
+      '--iodepth=16', '--verify=crc32c', '--verify_state_save=0', '--do_verify=1', '--verify_fatal=1', '--output-format=json',
     ], { timeoutMs: 60_000 });
     const [job] = parseFio(run.stdout);
     expect(job?.error).toBe(0);
@@ -92,7 +92,7 @@ describe('real NBD clients against a file-backed export', () => {
   it('fio with four jobs, each on its own connection and region, verifies concurrently', async () => {
     const run = await runClientOk('fio', [
       '--name=bunker-multi', '--ioengine=nbd', `--uri=${fx.uri()}`, '--rw=randwrite', '--bs=4k', '--size=2m',
-      '--numjobs=4', '--offset_increment=2m', '--iodepth=8', '--verify=crc32c', '--verify_fatal=1', '--output-format=json',
+      '--numjobs=4', '--offset_increment=2m', '--iodepth=8', '--verify=crc32c', '--verify_state_save=0', '--verify_fatal=1', '--output-format=json',
     ], { timeoutMs: 60_000 });
     const jobs = parseFio(run.stdout);
     expect(jobs).toHaveLength(4);

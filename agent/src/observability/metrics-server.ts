@@ -2,9 +2,10 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
-export function startMetricsServer(registry: Registry, host: string, port: number, healthy: () => boolean): Promise<Server> {
+export function startMetricsServer(registry: Registry, host: string, port: number, healthy: () => boolean, beforeScrape: () => void = () => undefined): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
+      beforeScrape();
       registry.metrics().then(
         (body) => { res.writeHead(200, { 'content-type': registry.contentType }); res.end(body); },
         (error: unknown) => { res.writeHead(500); res.end(error instanceof Error ? error.message : 'metrics failed'); },

@@ -1,14 +1,18 @@
-// The persisted intent round-trips, survives as old-or-new across a crash mid-save (the temp
-// file never replaces the intent half-written), and a damaged file is a typed error.
+// The persisted volume record round-trips, survives as old-or-new across a crash mid-save
+// (the temp file never replaces the record half-written), and a damaged file is a typed error.
 import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IntentStore, IntentError, type VolumeIntent } from './intent-store.js';
+import type { Epoch, NodeName } from '@bunker/proto/ids';
+import { IntentStore, IntentError, type VolumeRecord } from './intent-store.js';
 
-const intent: VolumeIntent = {
-  volume: 'default/db', epoch: 3, role: 'primary', sizeBytes: 1 << 20, logBytes: 1 << 24,
-  recovery: 'sync', secondaryMode: 'async', fillPolicy: 'trackChanges', changeMapRegionBytes: 65536,
-  bunker: { node: 'site-b', address: '127.0.0.1:7002' },
+const record: VolumeRecord = {
+  shape: { volume: 'default/db', volumeUid: '6f1c8a3e-0f5e-4b53-9d7a-3a1f2b4c5d6e', sizeBytes: 1 << 20, logBytes: 1 << 24, fillPolicy: 'trackChanges', regionBytes: 65536 },
+  addresses: { 'site-b': '127.0.0.1:7002' },
+  intent: {
+    role: 'primary', epoch: 3 as Epoch, modes: { recovery: 'sync', secondary: 'async' },
+    primary: null, bunker: 'site-b' as NodeName, secondary: null, drain: null, divergenceSeq: null,
+  },
 };
 
 describe('IntentStore', () => {
@@ -16,27 +20,34 @@ describe('IntentStore', () => {
   beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'intent-')); });
   afterEach(async () => { await rm(dir, { recursive: true, force: true }); });
 
-  it('round-trips and lists intents', async () => {
+  it('round-trips and lists records, and counts incarnations', async () => {
     const store = new IntentStore(dir);
-    await store.save(intent);
-    expect(await store.load('default/db')).toEqual(intent);
-    expect(await store.loadAll()).toEqual([intent]);
+    await store.save(record);
+    expect(await store.load('default/db')).toEqual(record);
+    expect(await store.loadAll()).toEqual([record]);
     expect(await store.load('default/other')).toBeUndefined();
+    expect(await store.nextIncarnation('default/db')).toBe(1);
+    expect(await store.nextIncarnation('default/db')).toBe(2);
   });
 
-  it('keeps the last complete intent when a save was cut short', async () => {
+  it('keeps the last complete record when a save was cut short', async () => {
     const store = new IntentStore(dir);
-    await store.save(intent);
-    await writeFile(join(store.volumeDir('default/db'), 'intent.json.tmp'), '{"volume": "default/db", "epo');
-    expect(await store.load('default/db')).toEqual(intent);
-    expect(await readdir(store.volumeDir('default/db'))).toContain('intent.json');
+    await store.save(record);
+    await writeFile(join(store.volumeDir('default/db'), 'volume.json.tmp'), '{"shape": {"volume": "default/db", "epo');
+    expect(await store.load('default/db')).toEqual(record);
+    expect(await readdir(store.volumeDir('default/db'))).toContain('volume.json');
   });
 
-  it('reports a damaged intent as a typed Corrupt error naming the file', async () => {
+  it.each([
+    ['not JSON', '{"shape":'],
+    ['a negative epoch', JSON.stringify({ ...record, intent: { ...record.intent, epoch: -1 } })],
+    ['an unknown role', JSON.stringify({ ...record, intent: { ...record.intent, role: 'leader' } })],
+    ['a missing shape', JSON.stringify({ addresses: {}, intent: record.intent })],
+  ])('reports %s as a typed Corrupt error naming the file', async (_what, text) => {
     const store = new IntentStore(dir);
-    await store.save(intent);
-    await writeFile(join(store.volumeDir('default/db'), 'intent.json'), '{"volume":"default/db","epoch":-1}');
+    await store.save(record);
+    await writeFile(join(store.volumeDir('default/db'), 'volume.json'), text);
     await expect(store.load('default/db')).rejects.toThrow(IntentError);
-    await expect(store.load('default/db')).rejects.toMatchObject({ code: 'Corrupt' });
+    await expect(store.load('default/db')).rejects.toMatchObject({ code: 'Corrupt', message: expect.stringContaining('volume.json') });
   });
 });

@@ -1,33 +1,35 @@
-// What the operator last told this agent about a volume (role, epoch, peers, modes), persisted
-// before the agent answers Configure. A restarted agent reads it and converges to that role by
-// itself; it never needs the operator to resend what it already acknowledged. Written with
-// write-to-temp, fsync, rename, fsync-dir so a crash leaves either the old or the new intent.
+// What the operator last told this agent about a volume, persisted before the agent answers:
+// the volume's shape (size, log size, fill policy, region size), the address of every peer,
+// and the replication core's persisted intent (role, epoch, peers, drain record). A restarted
+// agent reads it and converges to that role by itself; it never needs the operator to resend
+// what it already acknowledged. Written with write-to-temp, fsync, rename, fsync-dir so a
+// crash leaves either the old or the new record, never half of one.
 import { open, readFile, rename, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BunkerError } from '@bunker/proto/bunker-error';
+import type { Epoch, NodeName, Seq } from '@bunker/proto/ids';
+import type { PersistedIntent, Role } from '../replication/index.js';
 
-export type IntentRole = 'primary' | 'bunker' | 'secondary' | 'none';
+export type FillPolicyName = 'trackChanges' | 'block' | 'fail';
 
-export interface PeerIntent {
-  readonly node: string;
-  readonly address: string;
-}
-
-export interface VolumeIntent {
+export interface VolumeShape {
   readonly volume: string;
-  readonly epoch: number;
-  readonly role: IntentRole;
+  readonly volumeUid: string;
   readonly sizeBytes: number;
   readonly logBytes: number;
-  readonly recovery: 'sync' | 'none';
-  readonly secondaryMode: 'async' | 'sync';
-  readonly fillPolicy: 'trackChanges' | 'block' | 'fail';
-  readonly changeMapRegionBytes: number;
-  readonly bunker?: PeerIntent;
-  readonly secondary?: PeerIntent;
+  readonly fillPolicy: FillPolicyName;
+  readonly regionBytes: number;
 }
 
-const INTENT_FILE = 'intent.json';
+export interface VolumeRecord {
+  readonly shape: VolumeShape;
+  /** gRPC address of each peer node, as the operator last gave it. */
+  readonly addresses: Readonly<Record<string, string>>;
+  readonly intent: PersistedIntent;
+}
+
+const RECORD_FILE = 'volume.json';
+const HINT = 'move the volume folder aside; the operator will reconfigure the volume';
 
 export class IntentError extends BunkerError<'Corrupt' | 'Io'> {}
 
@@ -35,73 +37,102 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function parsePeer(value: unknown): PeerIntent | undefined {
-  if (!isRecord(value)) return undefined;
-  const { node, address } = value;
-  return typeof node === 'string' && typeof address === 'string' ? { node, address } : undefined;
+class Reader {
+  constructor(private readonly path: string) {}
+  fail(message: string): never {
+    throw new IntentError('Corrupt', `${this.path}: ${message}`, { hint: HINT });
+  }
+  record(value: unknown, field: string): Record<string, unknown> {
+    return isRecord(value) ? value : this.fail(`${field} is not an object`);
+  }
+  string(value: unknown, field: string): string {
+    return typeof value === 'string' ? value : this.fail(`${field} is not a string`);
+  }
+  count(value: unknown, field: string): number {
+    return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : this.fail(`${field} is not a non-negative integer`);
+  }
+  oneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
+    return allowed.find((a) => a === value) ?? this.fail(`${field} is ${JSON.stringify(value)}, expected one of ${allowed.join(', ')}`);
+  }
+  node(value: unknown, field: string): NodeName | null {
+    return value === null ? null : (this.string(value, field) as NodeName);
+  }
 }
 
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], field: string, path: string): T {
-  const found = allowed.find((a) => a === value);
-  if (found === undefined) throw new IntentError('Corrupt', `${path}: ${field} is ${JSON.stringify(value)}, expected one of ${allowed.join(', ')}`);
-  return found;
-}
-
-function count(value: unknown, field: string, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new IntentError('Corrupt', `${path}: ${field} is not a non-negative integer`);
-  return value;
-}
-
-export function parseIntent(raw: unknown, path: string): VolumeIntent {
-  if (!isRecord(raw) || typeof raw['volume'] !== 'string') throw new IntentError('Corrupt', `${path}: not a volume intent`, { hint: 'remove the file; the operator will reconfigure the volume' });
-  const bunker = parsePeer(raw['bunker']);
-  const secondary = parsePeer(raw['secondary']);
+function parseIntent(raw: unknown, read: Reader): PersistedIntent {
+  const intent = read.record(raw, 'intent');
+  const modes = read.record(intent['modes'], 'intent.modes');
+  const drain = intent['drain'];
+  const divergence = intent['divergenceSeq'];
   return {
-    volume: raw['volume'],
-    epoch: count(raw['epoch'], 'epoch', path),
-    role: oneOf(raw['role'], ['primary', 'bunker', 'secondary', 'none'] as const, 'role', path),
-    sizeBytes: count(raw['sizeBytes'], 'sizeBytes', path),
-    logBytes: count(raw['logBytes'], 'logBytes', path),
-    recovery: oneOf(raw['recovery'], ['sync', 'none'] as const, 'recovery', path),
-    secondaryMode: oneOf(raw['secondaryMode'], ['async', 'sync'] as const, 'secondaryMode', path),
-    fillPolicy: oneOf(raw['fillPolicy'], ['trackChanges', 'block', 'fail'] as const, 'fillPolicy', path),
-    changeMapRegionBytes: count(raw['changeMapRegionBytes'], 'changeMapRegionBytes', path),
-    ...(bunker === undefined ? {} : { bunker }),
-    ...(secondary === undefined ? {} : { secondary }),
+    role: read.oneOf<Role>(intent['role'], ['none', 'primary', 'bunker', 'secondary'], 'intent.role'),
+    epoch: read.count(intent['epoch'], 'intent.epoch') as Epoch,
+    modes: {
+      recovery: read.oneOf(modes['recovery'], ['sync', 'none'] as const, 'intent.modes.recovery'),
+      secondary: read.oneOf(modes['secondary'], ['async', 'sync'] as const, 'intent.modes.secondary'),
+    },
+    primary: read.node(intent['primary'], 'intent.primary'),
+    bunker: read.node(intent['bunker'], 'intent.bunker'),
+    secondary: read.node(intent['secondary'], 'intent.secondary'),
+    drain: drain === null ? null : { startSeq: read.count(read.record(drain, 'intent.drain')['startSeq'], 'intent.drain.startSeq') as Seq },
+    divergenceSeq: divergence === null ? null : (read.count(divergence, 'intent.divergenceSeq') as Seq),
   };
+}
+
+export function parseVolumeRecord(raw: unknown, path: string): VolumeRecord {
+  const read = new Reader(path);
+  const top = read.record(raw, 'record');
+  const shape = read.record(top['shape'], 'shape');
+  const addresses = read.record(top['addresses'], 'addresses');
+  return {
+    shape: {
+      volume: read.string(shape['volume'], 'shape.volume'),
+      volumeUid: read.string(shape['volumeUid'], 'shape.volumeUid'),
+      sizeBytes: read.count(shape['sizeBytes'], 'shape.sizeBytes'),
+      logBytes: read.count(shape['logBytes'], 'shape.logBytes'),
+      fillPolicy: read.oneOf<FillPolicyName>(shape['fillPolicy'], ['trackChanges', 'block', 'fail'], 'shape.fillPolicy'),
+      regionBytes: read.count(shape['regionBytes'], 'shape.regionBytes'),
+    },
+    addresses: Object.fromEntries(Object.entries(addresses).map(([node, address]) => [node, read.string(address, `addresses.${node}`)])),
+    intent: parseIntent(top['intent'], read),
+  };
+}
+
+async function writeDurably(dir: string, name: string, text: string): Promise<void> {
+  const target = join(dir, name);
+  const temp = `${target}.tmp`;
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, target);
+  const dirHandle = await open(dir, 'r');
+  try {
+    await dirHandle.sync();
+  } finally {
+    await dirHandle.close();
+  }
 }
 
 export class IntentStore {
   constructor(private readonly dataDir: string) {}
 
   volumeDir(volume: string): string {
-    // Volume ids are namespace/name; the slash becomes a separator that cannot occur in either.
+    // Volume ids are namespace/name; `__` cannot occur in either part.
     return join(this.dataDir, 'volumes', volume.replaceAll('/', '__'));
   }
 
-  async save(intent: VolumeIntent): Promise<void> {
-    const dir = this.volumeDir(intent.volume);
+  async save(record: VolumeRecord): Promise<void> {
+    const dir = this.volumeDir(record.shape.volume);
     await mkdir(dir, { recursive: true });
-    const target = join(dir, INTENT_FILE);
-    const temp = `${target}.tmp`;
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(JSON.stringify(intent, null, 2));
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, target);
-    const dirHandle = await open(dir, 'r');
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
+    await writeDurably(dir, RECORD_FILE, JSON.stringify(record, null, 2));
   }
 
-  async load(volume: string): Promise<VolumeIntent | undefined> {
-    const path = join(this.volumeDir(volume), INTENT_FILE);
+  async load(volume: string): Promise<VolumeRecord | undefined> {
+    const path = join(this.volumeDir(volume), RECORD_FILE);
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -113,13 +144,13 @@ export class IntentStore {
     try {
       raw = JSON.parse(text);
     } catch (error) {
-      throw new IntentError('Corrupt', `${path}: not JSON`, { cause: error, hint: 'remove the file; the operator will reconfigure the volume' });
+      throw new IntentError('Corrupt', `${path}: not JSON`, { cause: error, hint: HINT });
     }
-    return parseIntent(raw, path);
+    return parseVolumeRecord(raw, path);
   }
 
-  /** Every volume this agent has an intent for, for start-up convergence. */
-  async loadAll(): Promise<VolumeIntent[]> {
+  /** Every volume this agent holds, for start-up convergence. */
+  async loadAll(): Promise<VolumeRecord[]> {
     let names: string[];
     try {
       names = await readdir(join(this.dataDir, 'volumes'));
@@ -127,11 +158,26 @@ export class IntentStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-    const intents: VolumeIntent[] = [];
+    const records: VolumeRecord[] = [];
     for (const name of names) {
-      const intent = await this.load(name.replaceAll('__', '/'));
-      if (intent !== undefined) intents.push(intent);
+      const record = await this.load(name.replaceAll('__', '/'));
+      if (record !== undefined) records.push(record);
     }
-    return intents;
+    return records;
+  }
+
+  /** A counter bumped and persisted at every open: the replica's incarnation. */
+  async nextIncarnation(volume: string): Promise<number> {
+    const dir = this.volumeDir(volume);
+    await mkdir(dir, { recursive: true });
+    let previous = 0;
+    try {
+      previous = Number.parseInt(await readFile(join(dir, 'incarnation'), 'utf8'), 10) || 0;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    const next = previous + 1;
+    await writeDurably(dir, 'incarnation', String(next));
+    return next;
   }
 }

@@ -1,0 +1,307 @@
+// The agent process's core: the volumes it holds, the gRPC services it offers the operator
+// (Agent) and its peers (Replication), and the NBD server through which a primary serves its
+// volumes. At start it reopens every volume it holds and converges to the role it last
+// persisted; the operator need not resend anything.
+import { Server, ServerCredentials, status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData, type ServerWritableStream } from '@grpc/grpc-js';
+import {
+  AgentService, ReplicationService, Health as WireHealth, toGrpcError,
+  type AgentServer, type ReplicationServer, type ConfigureRequest, type ConfigureResponse, type DrainRequest, type DrainProgress,
+  type StatusRequest, type StatusResponse, type ReleaseRequest, type ReleaseResponse, type FetchRequest, type FetchBlock,
+  type LogBatch, type LogAck, type VolumeStatus,
+} from '@bunker/proto';
+import { BunkerError } from '@bunker/proto/bunker-error';
+import type { Epoch, NodeName } from '@bunker/proto/ids';
+import type { AgentConfig } from './config/agent-config.js';
+import type { Logger } from './observability/logger.js';
+import { NbdServer } from './nbd/nbd-server.js';
+import { PeerLinks } from './links/peer-links.js';
+import { ReplicationClients } from './links/replication-clients.js';
+import { appendFromWire, fetchRequestFromWire, shipFromWire, type EntryLimits } from './links/wire-codec.js';
+import { IntentStore, type VolumeRecord } from './volume/intent-store.js';
+import { VolumeReplica } from './volume/volume-replica.js';
+import { ReplicatedBlockDevice } from './volume/replicated-block-device.js';
+import { recordFromRequest, roleToWire, InvalidRequestError } from './server/intent-from-request.js';
+import { removeVolumeFiles } from './volume/volume-storage.js';
+import { persisted } from './replication/index.js';
+import type { AgentMetrics } from './observability/agent-metrics.js';
+
+const DRAIN_PROGRESS_MS = 100;
+
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
+}
+
+export class Agent {
+  private readonly volumes = new Map<string, VolumeReplica>();
+  private readonly opening = new Map<string, Promise<VolumeReplica>>();
+  private readonly store: IntentStore;
+  private readonly clients = new ReplicationClients();
+  private readonly grpc = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
+  readonly nbd: NbdServer;
+  grpcPort = 0;
+  nbdPort = 0;
+
+  constructor(private readonly config: AgentConfig, private readonly logger: Logger, private readonly metrics: AgentMetrics) {
+    this.store = new IntentStore(config.dataDir);
+    this.nbd = new NbdServer({
+      observer: {
+        onRequest: (kind, bytes, latencyNs, errno, exportName) => {
+          if (kind === 'write' || kind === 'write-zeroes' || kind === 'trim' || kind === 'flush') {
+            metrics.writeLatencySeconds.observe({ volume: exportName, kind }, latencyNs / 1e9);
+            if (errno === 0 && kind === 'write') metrics.bytesWritten.inc({ volume: exportName }, bytes);
+          }
+          if (errno !== 0) metrics.errors.inc({ volume: exportName, code: `nbd-errno-${errno}` });
+        },
+        onConnection: (event) => metrics.nbdConnections.inc({ volume: '' }, event === 'open' ? 1 : -1),
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    for (const record of await this.store.loadAll()) await this.openVolume(record);
+    this.grpc.addService(AgentService, this.agentServer());
+    this.grpc.addService(ReplicationService, this.replicationServer());
+    this.grpcPort = await new Promise<number>((resolve, reject) => {
+      this.grpc.bindAsync(this.config.grpcListen, ServerCredentials.createInsecure(), (error, port) => (error === null ? resolve(port) : reject(error)));
+    });
+    const nbd = splitAddress(this.config.nbdListen);
+    this.nbdPort = (await this.nbd.listen(nbd.port, nbd.host)).port;
+    this.logger.info({ grpcPort: this.grpcPort, nbdPort: this.nbdPort, volumes: this.volumes.size }, 'agent serving');
+  }
+
+  private async openVolume(record: VolumeRecord): Promise<VolumeReplica> {
+    const name = record.shape.volume;
+    const existing = this.volumes.get(name) ?? (await this.opening.get(name));
+    if (existing !== undefined) return existing;
+    const opening = VolumeReplica.open({
+      node: this.config.node as NodeName,
+      store: this.store,
+      record,
+      logger: this.logger.child({ volume: name }),
+      links: (deliver) => new PeerLinks({
+        volume: name, node: this.config.node, clients: this.clients, deliver,
+        addressOf: (peer) => this.volumes.get(name)?.addressOf(peer),
+        entryLimits: () => this.entryLimits(name),
+        onError: (error, what) => this.logger.debug({ err: error, volume: name, what }, 'replication link error'),
+      }),
+      onServingChanged: (serving) => void this.syncExport(name, serving),
+      onHealth: (health) => this.logger.info({ volume: name, health }, 'volume health'),
+      onTakeover: (report) => this.logger.info({ volume: name, report }, 'takeover progress'),
+    });
+    this.opening.set(name, opening);
+    try {
+      const volume = await opening;
+      this.volumes.set(name, volume);
+      return volume;
+    } finally {
+      this.opening.delete(name);
+    }
+  }
+
+  private entryLimits(name: string): EntryLimits {
+    const volume = this.volumes.get(name);
+    return { volumeBytes: volume?.record.shape.sizeBytes ?? 0, entryBytesMax: 4 * 1024 * 1024 };
+  }
+
+  private async syncExport(name: string, serving: boolean): Promise<void> {
+    const volume = this.volumes.get(name);
+    try {
+      if (serving && volume !== undefined) {
+        this.nbd.addExport(name, new ReplicatedBlockDevice(volume), { description: `Bunker volume ${name} (primary)` });
+        this.logger.info({ volume: name, role: 'primary', epoch: volume.status().epoch }, 'serving the volume over NBD');
+      } else {
+        await this.nbd.removeExport(name);
+        this.logger.info({ volume: name }, 'stopped serving the volume over NBD');
+      }
+    } catch (error) {
+      if (!(BunkerError.is(error) && (error.code === 'nbd-export-exists' || error.code === 'nbd-export-invalid'))) {
+        this.logger.warn({ err: error, volume: name }, 'export change failed');
+      }
+    }
+  }
+
+  private volumeStatus(volume: VolumeReplica): VolumeStatus {
+    const s = volume.status();
+    const health = volume.lastHealth;
+    return {
+      volume: volume.name,
+      role: roleToWire(s.role),
+      epoch: s.epoch,
+      durableSeq: s.log.durableSeq,
+      appliedSeq: s.appliedSeq,
+      bunkerDurableSeq: s.bunkerDurableSeq,
+      secondaryDurableSeq: s.secondaryDurableSeq,
+      secondaryAppliedSeq: s.secondaryAppliedSeq,
+      secondaryLagBytes: 0,
+      secondaryLagSeconds: 0,
+      logUsedBytes: 0,
+      logSizeBytes: volume.record.shape.logBytes,
+      health: health.kind === 'data-failed' ? WireHealth.HEALTH_DATA_FAILED
+        : health.kind === 'peer-unreachable' && health.link === 'bunker' ? WireHealth.HEALTH_BUNKER_UNREACHABLE : WireHealth.HEALTH_OK,
+      healthMessage: health.kind === 'ok' ? '' : JSON.stringify(health),
+      nbdAddress: s.serving ? `${splitAddress(this.config.nbdListen).host}:${this.nbdPort}` : '',
+      trackingChanges: s.changeMapRegions !== null,
+      firstSeq: s.log.firstSeq,
+    };
+  }
+
+  private async configure(request: ConfigureRequest): Promise<ConfigureResponse> {
+    const { record, intent } = recordFromRequest(request);
+    let volume = this.volumes.get(record.shape.volume);
+    if (volume === undefined) {
+      const fresh: VolumeRecord = {
+        ...record,
+        intent: persisted({ role: 'none', epoch: 0 as Epoch, modes: intent.modes, primary: null, bunker: null, secondary: null }, null, null),
+      };
+      await this.store.save(fresh);
+      volume = await this.openVolume(fresh);
+    }
+    const answer = await volume.configure(record, intent);
+    if (answer.kind === 'rejected') {
+      const rejection = answer.rejection;
+      const code = rejection.kind === 'StaleEpoch' ? 'StaleEpoch' : rejection.kind === 'Busy' ? 'Busy' : 'WrongRole';
+      throw new BunkerError(code, `configure ${record.shape.volume} refused: ${JSON.stringify(rejection)}`, {
+        hint: rejection.kind === 'StaleEpoch' ? 'the operator must use the newest epoch from the volume status' : '',
+      });
+    }
+    return { status: this.volumeStatus(volume) };
+  }
+
+  private agentServer(): AgentServer {
+    return {
+      configure: (call: ServerUnaryCall<ConfigureRequest, ConfigureResponse>, callback: sendUnaryData<ConfigureResponse>) => {
+        this.configure(call.request).then((response) => callback(null, response), (error: unknown) => callback(toGrpcError(error), null));
+      },
+      status: (call: ServerUnaryCall<StatusRequest, StatusResponse>, callback: sendUnaryData<StatusResponse>) => {
+        const wanted = call.request.volume;
+        const volumes = [...this.volumes.values()].filter((v) => wanted === '' || v.name === wanted).map((v) => this.volumeStatus(v));
+        callback(null, { node: this.config.node, volumes });
+      },
+      drain: (call: ServerWritableStream<DrainRequest, DrainProgress>) => void this.drain(call),
+      release: (call: ServerUnaryCall<ReleaseRequest, ReleaseResponse>, callback: sendUnaryData<ReleaseResponse>) => {
+        this.release(call.request).then(() => callback(null, {}), (error: unknown) => callback(toGrpcError(error), null));
+      },
+    };
+  }
+
+  /** Takeover on this (secondary) replica: become primary in the new epoch, draining the bunker first. */
+  private async drain(call: ServerWritableStream<DrainRequest, DrainProgress>): Promise<void> {
+    const volume = this.volumes.get(call.request.volume);
+    if (volume === undefined) {
+      call.emit('error', toGrpcError(new BunkerError('UnknownVolume', `no volume ${call.request.volume} on ${this.config.node}`)));
+      return;
+    }
+    const bunker = call.request.bunker;
+    const addresses = { ...volume.record.addresses, ...(bunker === undefined || bunker.node === '' ? {} : { [bunker.node]: bunker.address }) };
+    const intent = volume.record.intent;
+    const answer = await volume.configure({ shape: volume.record.shape, addresses }, {
+      role: 'primary', epoch: call.request.epoch as Epoch, modes: intent.modes, primary: null,
+      bunker: bunker === undefined || bunker.node === '' ? intent.bunker : (bunker.node as NodeName), secondary: null,
+    });
+    if (answer.kind === 'rejected') {
+      call.emit('error', toGrpcError(new BunkerError(answer.rejection.kind === 'StaleEpoch' ? 'StaleEpoch' : 'WrongRole', `drain refused: ${JSON.stringify(answer.rejection)}`)));
+      return;
+    }
+    for (;;) {
+      const report = volume.lastTakeover;
+      const done = report?.kind === 'promoted' && report.epoch === call.request.epoch;
+      call.write({
+        appliedSeq: volume.status().appliedSeq,
+        targetSeq: report?.kind === 'drain-progress' ? report.bunkerDurableSeq : volume.status().appliedSeq,
+        entriesReplayed: report?.entriesReplayed ?? 0,
+        bytesReplayed: report?.bytesReplayed ?? 0,
+        incompleteWritesApplied: report?.incompleteWritesApplied ?? 0,
+        done,
+      });
+      if (done || call.cancelled) break;
+      await new Promise((r) => setTimeout(r, DRAIN_PROGRESS_MS));
+    }
+    call.end();
+  }
+
+  private async release(request: ReleaseRequest): Promise<void> {
+    const volume = this.volumes.get(request.volume);
+    if (volume === undefined) return;
+    await this.nbd.removeExport(request.volume).catch(() => undefined);
+    this.volumes.delete(request.volume);
+    await volume.close();
+    if (request.deleteData) await removeVolumeFiles(this.store.volumeDir(request.volume));
+  }
+
+  private replicationServer(): ReplicationServer {
+    const stream = (kind: 'append' | 'ship') => (call: ServerDuplexStream<LogBatch, LogAck>): void => {
+      let attached = false;
+      call.on('data', (batch: LogBatch) => {
+        const volume = this.volumes.get(batch.volume);
+        if (volume === undefined) {
+          call.emit('error', toGrpcError(new BunkerError('UnknownVolume', `no volume ${batch.volume} on ${this.config.node}`)));
+          return;
+        }
+        const from = batch.fromNode as NodeName;
+        if (!attached) {
+          volume.attachInbound(from, kind, call);
+          attached = true;
+        }
+        try {
+          const limits = this.entryLimits(batch.volume);
+          const message = kind === 'append' ? appendFromWire(batch, limits) : shipFromWire(batch, limits);
+          volume.deliver({ kind: 'message', from, message });
+        } catch (error) {
+          this.logger.warn({ err: error, volume: batch.volume, from }, `refused a ${kind} batch`);
+          call.emit('error', toGrpcError(error instanceof InvalidRequestError ? error : BunkerError.is(error) ? error : new InvalidRequestError(String(error))));
+        }
+      });
+      call.on('end', () => call.end());
+    };
+    return {
+      append: stream('append'),
+      ship: stream('ship'),
+      fetch: (call: ServerUnaryCall<FetchRequest, FetchBlock>, callback: sendUnaryData<FetchBlock>) => {
+        const volume = this.volumes.get(call.request.volume);
+        if (volume === undefined) {
+          callback({ code: status.NOT_FOUND, details: `no volume ${call.request.volume}` }, null);
+          return;
+        }
+        try {
+          const message = fetchRequestFromWire(call.request);
+          const from = call.request.fromNode as NodeName;
+          if (!volume.parkFetch(from, callback)) {
+            callback({ code: status.RESOURCE_EXHAUSTED, details: 'too many fetches pending' }, null);
+            return;
+          }
+          volume.deliver({ kind: 'message', from, message });
+        } catch (error) {
+          callback(toGrpcError(error), null);
+        }
+      },
+      regionChecksums: (_call, callback) => callback({ code: status.UNIMPLEMENTED, details: 'resynchronization is not implemented yet' }, null),
+      readRegion: (_call, callback) => callback({ code: status.UNIMPLEMENTED, details: 'resynchronization is not implemented yet' }, null),
+    };
+  }
+
+  /** Samples every volume's figures into the metrics (called by the metrics scrape). */
+  refreshMetrics(): void {
+    for (const volume of this.volumes.values()) {
+      const s = volume.status();
+      const labels = { volume: volume.name, role: s.role };
+      for (const role of ['primary', 'bunker', 'secondary', 'none'] as const) this.metrics.role.set({ volume: volume.name, role }, role === s.role ? 1 : 0);
+      this.metrics.epoch.set({ volume: volume.name }, s.epoch);
+      this.metrics.durableSeq.set(labels, s.log.durableSeq);
+      this.metrics.appliedSeq.set(labels, s.appliedSeq);
+      if (s.role !== 'primary') continue;
+      this.metrics.lagEntries.set({ volume: volume.name, peer: 'bunker' }, Math.max(0, s.log.durableSeq - s.bunkerDurableSeq));
+      this.metrics.lagEntries.set({ volume: volume.name, peer: 'secondary' }, Math.max(0, s.log.durableSeq - s.secondaryDurableSeq));
+      const health = volume.lastHealth;
+      this.metrics.bunkerReachable.set({ volume: volume.name }, health.kind === 'peer-unreachable' && health.link === 'bunker' ? 0 : 1);
+    }
+  }
+
+  /** Graceful stop: refuse new work, finish in-flight writes, persist, close. */
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.grpc.tryShutdown(() => resolve()));
+    await this.nbd.close();
+    for (const volume of this.volumes.values()) await volume.close();
+    this.clients.closeAll();
+  }
+}

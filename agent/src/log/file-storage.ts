@@ -1,0 +1,119 @@
+// Storage over a file (or block device) through node:fs/promises: positional reads, one
+// vectored write per call (pwritev), and fdatasync for durability. Node errors are thrown
+// as they come, except that creating and opening wrap them in LogError Io with the path.
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { LogError } from './errors.js';
+import type { Storage } from './storage.js';
+
+const ZERO_FILL_CHUNK_BYTES = 1024 * 1024;
+
+export interface FileStorageCreateOptions {
+  /**
+   * Write zeros over the whole file (default) rather than leaving it sparse: the blocks are
+   * then allocated once, so an fdatasync after an append does not also have to write the
+   * file system's allocation metadata.
+   */
+  readonly zeroFill?: boolean;
+}
+
+export class FileStorage implements Storage {
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly path: string,
+  ) {}
+
+  /** Creates a new file of `sizeBytes`; refuses to overwrite an existing one. */
+  static async create(path: string, sizeBytes: number, options: FileStorageCreateOptions = {}): Promise<FileStorage> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, 'wx+', 0o600);
+      if (options.zeroFill ?? true) await zeroFill(handle, sizeBytes);
+      else await handle.truncate(sizeBytes);
+      await handle.datasync();
+      await syncDirectory(dirname(path));
+      return new FileStorage(handle, path);
+    } catch (cause) {
+      await handle?.close().catch(() => undefined);
+      throw new LogError('Io', `cannot create log file ${path}`, { cause });
+    }
+  }
+
+  /** Opens an existing file for reading and writing. */
+  static async open(path: string): Promise<FileStorage> {
+    try {
+      return new FileStorage(await open(path, 'r+'), path);
+    } catch (cause) {
+      throw new LogError('Io', `cannot open log file ${path}`, { cause });
+    }
+  }
+
+  async read(position: number, length: number): Promise<Uint8Array> {
+    const buffer = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await this.handle.read(buffer, filled, length - filled, position + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
+  }
+
+  async writev(position: number, buffers: readonly Uint8Array[]): Promise<void> {
+    let remaining = [...buffers];
+    let at = position;
+    // pwritev may write less than asked (a signal, a full disk reports ENOSPC on the retry).
+    for (;;) {
+      const total = remaining.reduce((sum, buffer) => sum + buffer.length, 0);
+      if (total === 0) return;
+      const { bytesWritten } = await this.handle.writev(remaining, at);
+      if (bytesWritten === total) return;
+      remaining = dropPrefix(remaining, bytesWritten);
+      at += bytesWritten;
+    }
+  }
+
+  async datasync(): Promise<void> {
+    await this.handle.datasync();
+  }
+
+  async size(): Promise<number> {
+    return (await this.handle.stat()).size;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+async function zeroFill(handle: FileHandle, sizeBytes: number): Promise<void> {
+  const zeros = new Uint8Array(ZERO_FILL_CHUNK_BYTES);
+  for (let at = 0; at < sizeBytes; ) {
+    const { bytesWritten } = await handle.write(zeros, 0, Math.min(zeros.length, sizeBytes - at), at);
+    at += bytesWritten;
+  }
+}
+
+/** A new file's directory entry is durable only once the directory itself is synced. */
+async function syncDirectory(path: string): Promise<void> {
+  const directory = await open(path, 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
+}
+
+function dropPrefix(buffers: readonly Uint8Array[], bytes: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let skip = bytes;
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+      continue;
+    }
+    rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+    skip = 0;
+  }
+  return rest;
+}

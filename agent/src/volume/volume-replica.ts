@@ -1,0 +1,321 @@
+// The driver of one volume's replica on this agent: it owns the replication core (a pure
+// state machine) and does all of its I/O. One loop steps queued events, takes a Ready,
+// performs it in the order ready.ts prescribes, and advances. Slow work (group commits,
+// applies, reads) is started here and reports back as events, so the loop never waits on a
+// disk while a peer's acknowledgement or a consumer's request is ready to be stepped.
+import type { Epoch, NodeName, Seq } from '@bunker/proto/ids';
+import { BunkerError } from '@bunker/proto/bunker-error';
+import type { Logger } from '../observability/logger.js';
+import type { ChangeLog } from '../log/change-log.js';
+import type { Entry } from '../log/entry.js';
+import {
+  NO_BUGS, Replica, defaultLimits,
+  type ConfigureAnswer, type Event, type Intent, type ReplicaStatus, type Ready, type RequestAnswer, type ConsumerRequest, type TakeoverReport, type Health,
+} from '../replication/index.js';
+import type { PeerLinks } from '../links/peer-links.js';
+import type { DataVolume } from './data-volume.js';
+import type { IntentStore, VolumeRecord } from './intent-store.js';
+import { openVolumeFiles, recreateLog, type VolumeFiles } from './volume-storage.js';
+
+/** Events waiting to be stepped; past this the producer (NBD, gRPC) is told to back off. */
+const EVENT_QUEUE_MAX = 16_384;
+export const TICK_MS = 20;
+
+export class VolumeBusyError extends BunkerError<'Busy'> {}
+
+export interface VolumeReplicaOptions {
+  readonly node: NodeName;
+  readonly store: IntentStore;
+  readonly record: VolumeRecord;
+  readonly logger: Logger;
+  readonly links: (deliver: (event: Event) => void) => PeerLinks;
+  readonly onHealth?: (health: Health) => void;
+  readonly onTakeover?: (report: TakeoverReport) => void;
+  /** The core started or stopped accepting consumer writes (export the volume or not). */
+  readonly onServingChanged?: (serving: boolean) => void;
+}
+
+export class VolumeReplica {
+  private readonly events: Event[] = [];
+  private pumping = false;
+  private closed = false;
+  private requestIds = 0;
+  private configureIds = 0;
+  private readonly pendingRequests = new Map<number, (answer: RequestAnswer) => void>();
+  private readonly pendingConfigures = new Map<number, (answer: ConfigureAnswer) => void>();
+  private applying: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly links: PeerLinks;
+  record: VolumeRecord;
+  lastHealth: Health = { kind: 'ok' };
+  lastTakeover: TakeoverReport | null = null;
+  private serving = false;
+
+  private constructor(private readonly options: VolumeReplicaOptions, private files: VolumeFiles, private readonly replica: Replica) {
+    this.record = options.record;
+    this.links = options.links((event) => this.deliver(event));
+  }
+
+  static async open(options: VolumeReplicaOptions): Promise<VolumeReplica> {
+    const { record, store } = options;
+    const dir = store.volumeDir(record.shape.volume);
+    const files = await openVolumeFiles(dir, record.shape, true);
+    const incarnation = await store.nextIncarnation(record.shape.volume);
+    const limits = { ...defaultLimits(record.shape.sizeBytes), regionBytes: record.shape.regionBytes };
+    const lastSeq = files.log.durableSeq;
+    const replica = new Replica({ node: options.node, limits, bugs: NO_BUGS }, {
+      intent: record.intent,
+      incarnation,
+      log: { firstSeq: files.log.firstSeq, lastSeq },
+      appliedSeq: record.intent.role === 'bunker' ? lastSeq : files.log.appliedSeq,
+      incomplete: record.intent.role === 'bunker' ? [] : files.incomplete,
+      changeMapRegions: [...files.changeMap.regions()].flatMap((r) => regionIndexes(r.offset, r.length, record.shape.regionBytes)),
+      dataFailed: null,
+    });
+    const volume = new VolumeReplica(options, files, replica);
+    volume.timer = setInterval(() => volume.deliver({ kind: 'tick' }), TICK_MS);
+    volume.deliver({ kind: 'tick' });
+    return volume;
+  }
+
+  get name(): string {
+    return this.record.shape.volume;
+  }
+
+  get data(): DataVolume | null {
+    return this.files.data;
+  }
+
+  status(): ReplicaStatus {
+    return this.replica.status();
+  }
+
+  writeCredit(): { readonly requests: number; readonly entries: number } {
+    return this.replica.writeCredit();
+  }
+
+  /** Queue an event for the core; the loop steps it. */
+  deliver(event: Event): void {
+    if (this.closed) return;
+    if (this.events.length >= EVENT_QUEUE_MAX && event.kind === 'tick') return;
+    this.events.push(event);
+    if (!this.pumping) void this.pump();
+  }
+
+  /** A consumer request (NBD); resolves with the core's answer. */
+  submit(request: Omit<ConsumerRequest, 'id'>): Promise<RequestAnswer> {
+    if (this.events.length >= EVENT_QUEUE_MAX) return Promise.reject(new VolumeBusyError('Busy', `volume ${this.name}: too many queued events`));
+    const id = (this.requestIds += 1);
+    return new Promise((resolve) => {
+      this.pendingRequests.set(id, resolve);
+      this.deliver({ kind: 'consumer-request', request: { ...request, id } });
+    });
+  }
+
+  /** Operator's Configure: persist the new record's shape and addresses, then step the intent. */
+  async configure(record: Omit<VolumeRecord, 'intent'>, intent: Intent): Promise<ConfigureAnswer> {
+    this.record = { ...this.record, shape: record.shape, addresses: record.addresses };
+    const configureId = (this.configureIds += 1);
+    return new Promise((resolve) => {
+      this.pendingConfigures.set(configureId, resolve);
+      this.deliver({ kind: 'configure', configureId, intent, resetLogToSeq: null, clearChangeMap: false });
+    });
+  }
+
+  attachInbound(peer: NodeName, kind: 'append' | 'ship', call: Parameters<PeerLinks['attachInbound']>[2]): void {
+    this.links.attachInbound(peer, kind, call);
+  }
+
+  parkFetch(peer: NodeName, callback: Parameters<PeerLinks['parkFetch']>[1]): boolean {
+    return this.links.parkFetch(peer, callback);
+  }
+
+  addressOf(node: NodeName): string | undefined {
+    return this.record.addresses[node];
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (!this.closed) {
+        for (let event = this.events.shift(); event !== undefined; event = this.events.shift()) this.replica.step(event);
+        if (!this.replica.hasReady()) break;
+        const ready = this.replica.ready();
+        await this.perform(ready);
+        this.replica.advance(ready);
+        const serving = this.replica.status().serving;
+        if (serving !== this.serving) {
+          this.serving = serving;
+          this.options.onServingChanged?.(serving);
+        }
+      }
+    } catch (error) {
+      this.options.logger.error({ err: error, volume: this.name }, 'replica driver failed; the volume stops here');
+      this.lastHealth = { kind: 'data-failed', detail: error instanceof Error ? error.message : String(error) };
+      this.options.onHealth?.(this.lastHealth);
+      this.failAll(error);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Performs one Ready, in the order its ORDERING RULES give (replication/ready.ts). */
+  private async perform(ready: Ready): Promise<void> {
+    if (ready.intent !== null) {
+      this.record = { ...this.record, intent: ready.intent };
+      await this.options.store.save(this.record);
+    }
+    if (ready.logCut !== null) await this.cutLog(ready);
+    if (ready.stagingAppend.length > 0 && this.files.staging !== null) await this.files.staging.append(ready.stagingAppend);
+    if (ready.changeMapCleared) this.files.changeMap.clear();
+    for (const region of ready.changeMapMarks) this.files.changeMap.mark(region * this.record.shape.regionBytes, this.record.shape.regionBytes);
+    if (ready.changeMapCleared || ready.changeMapMarks.length > 0) await this.files.changeMap.flush();
+    if (ready.append.length > 0) this.appendLocal(this.files.log, ready.append);
+    for (const message of ready.messages) this.links.send(message);
+    if (ready.apply.length > 0) this.applyEntries(ready.apply);
+    for (const answer of ready.answers) this.answer(answer);
+    for (const answer of ready.configureAnswers) {
+      this.pendingConfigures.get(answer.configureId)?.(answer);
+      this.pendingConfigures.delete(answer.configureId);
+    }
+    if (ready.trimThroughSeq !== null) this.trim(ready.trimThroughSeq);
+    for (const read of ready.reads) this.readLog(read.readId, read.afterSeq, read.throughSeq, read.maxEntries, read.maxBytes);
+    if (ready.health !== null) {
+      this.lastHealth = ready.health;
+      this.options.onHealth?.(ready.health);
+    }
+    if (ready.takeover !== null) {
+      this.lastTakeover = ready.takeover;
+      this.options.onTakeover?.(ready.takeover);
+    }
+  }
+
+  private async cutLog(ready: Ready): Promise<void> {
+    const cut = ready.logCut;
+    if (cut === null) return;
+    const dir = this.options.store.volumeDir(this.name);
+    await this.applying;
+    if (cut.kind === 'reset') {
+      const log = await recreateLog(dir, this.record.shape, this.files.log, { epoch: this.record.intent.epoch, seq: cut.baseSeq });
+      this.files = { ...this.files, log };
+      return;
+    }
+    // Truncate: keep entries <= afterSeq. The log has no in-place truncation, so its kept
+    // prefix is copied into a fresh log (bounded by the log's size).
+    const kept: Entry[] = [];
+    for await (const block of this.files.log.readFrom((this.files.log.firstSeq - 1) as Seq, { entriesMax: 256, bytesMax: 8 * 1024 * 1024 })) {
+      for (const entry of block) if (entry.seq <= cut.afterSeq) kept.push(entry);
+    }
+    const first = kept[0];
+    const after = first === undefined ? { epoch: this.files.log.epoch, seq: cut.afterSeq } : { epoch: 0 as Epoch, seq: (first.seq - 1) as Seq };
+    const log = await recreateLog(dir, this.record.shape, this.files.log, after);
+    if (kept.length > 0) await log.append(kept);
+    this.files = { ...this.files, log };
+  }
+
+  private appendLocal(log: ChangeLog, entries: readonly Entry[]): void {
+    const last = entries[entries.length - 1];
+    if (last === undefined) return;
+    log.append(entries).then(
+      (outcome) => {
+        if (outcome.kind === 'durable') {
+          this.deliver({ kind: 'local-append-durable', throughSeq: outcome.lastSeq });
+          this.releaseStaging(outcome.lastSeq);
+        }
+        else this.options.logger.warn({ volume: this.name }, 'change log full: tracking changes in the change map');
+      },
+      (error: unknown) => this.fatal(error, 'append to the change log'),
+    );
+  }
+
+  /** Drained entries durable in the change log need no staging copy any more. */
+  private releaseStaging(throughSeq: Seq): void {
+    const staging = this.files.staging;
+    if (staging === null || staging.durableSeq < staging.firstSeq) return;
+    const upTo = Math.min(throughSeq, staging.durableSeq) as Seq;
+    staging.markApplied(upTo);
+    staging.trimBelow((upTo + 1) as Seq).catch((error: unknown) => this.options.logger.warn({ err: error, volume: this.name }, 'staging trim failed'));
+  }
+
+  private applyEntries(entries: readonly Entry[]): void {
+    const data = this.files.data;
+    const last = entries[entries.length - 1];
+    if (last === undefined) return;
+    this.applying = this.applying.then(async () => {
+      if (data !== null) {
+        try {
+          for (const entry of entries) await data.apply(entry);
+        } catch (error) {
+          this.deliver({ kind: 'data-volume-failed', detail: error instanceof Error ? error.message : String(error) });
+          return;
+        }
+      }
+      this.deliver({ kind: 'data-applied', throughSeq: last.seq });
+    });
+  }
+
+  private trim(throughSeq: Seq): void {
+    this.applying = this.applying.then(async () => {
+      try {
+        if (this.files.data !== null) {
+          await this.files.data.flush();
+          this.files.log.markApplied(Math.min(throughSeq, this.files.log.durableSeq) as Seq);
+        } else {
+          this.files.log.markApplied(Math.min(throughSeq, this.files.log.durableSeq) as Seq);
+        }
+        await this.files.log.trimBelow((throughSeq + 1) as Seq);
+      } catch (error) {
+        this.options.logger.warn({ err: error, volume: this.name, throughSeq }, 'trim failed; will retry with the next one');
+      }
+    });
+  }
+
+  private readLog(readId: number, afterSeq: Seq, throughSeq: Seq, entriesMax: number, bytesMax: number): void {
+    this.files.log.readBlock(afterSeq, { entriesMax, bytesMax }).then(
+      (entries) => this.deliver({ kind: 'log-read', readId, entries: entries.filter((e) => e.seq <= throughSeq) }),
+      (error: unknown) => {
+        this.options.logger.warn({ err: error, volume: this.name, afterSeq }, 'log read failed');
+        this.deliver({ kind: 'log-read', readId, entries: [] });
+      },
+    );
+  }
+
+  private answer(answer: RequestAnswer): void {
+    const resolve = this.pendingRequests.get(answer.id);
+    this.pendingRequests.delete(answer.id);
+    resolve?.(answer);
+  }
+
+  private fatal(error: unknown, what: string): void {
+    this.options.logger.error({ err: error, volume: this.name }, `${what} failed`);
+    this.deliver({ kind: 'data-volume-failed', detail: `${what}: ${error instanceof Error ? error.message : String(error)}` });
+  }
+
+  private failAll(error: unknown): void {
+    const detail = error instanceof Error ? error.message : String(error);
+    for (const [id, resolve] of this.pendingRequests) resolve({ kind: 'failed', id, failure: { kind: 'DataVolumeFailed', detail } });
+    this.pendingRequests.clear();
+  }
+
+  /** Stops the loop after in-flight work; persists the log's marks; closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    while (this.pumping) await new Promise((r) => setTimeout(r, 5));
+    this.closed = true;
+    this.links.close();
+    await this.applying;
+    this.failAll(new Error('volume closed'));
+    await this.files.log.close();
+    await this.files.staging?.close();
+    await this.files.data?.flush().catch(() => undefined);
+    await this.files.data?.close();
+    await this.files.changeMap.close();
+  }
+}
+
+function regionIndexes(offset: number, length: number, regionBytes: number): number[] {
+  const indexes: number[] = [];
+  for (let region = Math.floor(offset / regionBytes); region * regionBytes < offset + length; region += 1) indexes.push(region);
+  return indexes;
+}

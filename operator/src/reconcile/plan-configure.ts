@@ -1,0 +1,58 @@
+// Which agents to configure, and with what. A role is configured when its agent is live and
+// does not hold the role in the recorded epoch, and every peer it must be told about has a
+// live agent too (the primary needs its bunker and secondary; they need the primary). The
+// actions come in CONFIGURE_ORDER, so for a new volume the bunker and the secondary exist
+// before the primary starts appending to them; apply stops at the first refusal.
+import type { Epoch } from '@bunker/proto/ids';
+import { quantityBytes, type ReplicatedVolume } from '../api/index.js';
+import type { Action, AgentIntent, PeerRef } from './actions.js';
+import { CONFIGURE_ORDER, volumeKey, type RoleName } from './observed.js';
+import type { RoleCheck } from './role-check.js';
+
+type Checks = Readonly<Record<RoleName, RoleCheck>>;
+
+const PEERS_OF: Readonly<Record<RoleName, readonly RoleName[]>> = {
+  primary: ['bunker', 'secondary'],
+  bunker: ['primary'],
+  secondary: ['primary'],
+};
+
+export function configureActions(volume: ReplicatedVolume, checks: Checks, epoch: Epoch): Action[] {
+  const actions: Action[] = [];
+  for (const role of CONFIGURE_ORDER) {
+    const check = checks[role];
+    // NotConfigured is reported only past every node and agent problem: the agent is live.
+    if (check.problem?.reason !== 'NotConfigured' || check.address === undefined) continue;
+    const peers = peerRefs(checks, role);
+    if (peers === undefined) continue;
+    actions.push({ kind: 'configure', node: check.node, address: check.address, intent: agentIntent(volume, role, epoch, peers) });
+  }
+  return actions;
+}
+
+function peerRefs(checks: Checks, role: RoleName): AgentIntent['peers'] | undefined {
+  const peers: Partial<Record<RoleName, PeerRef>> = {};
+  for (const peer of PEERS_OF[role]) {
+    const address = checks[peer].address;
+    if (address === undefined) return undefined;
+    peers[peer] = { node: checks[peer].node, address };
+  }
+  return peers;
+}
+
+export function agentIntent(volume: ReplicatedVolume, role: RoleName, epoch: Epoch, peers: AgentIntent['peers']): AgentIntent {
+  const { spec } = volume;
+  return {
+    volume: volumeKey(volume),
+    volumeUid: volume.metadata.uid,
+    epoch,
+    role,
+    sizeBytes: quantityBytes(spec.size),
+    logBytes: quantityBytes(spec.log.size),
+    recovery: spec.replication.recovery,
+    secondaryMode: spec.replication.secondary,
+    fillPolicy: spec.log.fillPolicy,
+    changeMapRegionBytes: quantityBytes(spec.log.changeMapRegionSize),
+    peers,
+  };
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""Writes verifiable 4 KiB blocks through NBD and records every write it saw acknowledged.
+
+Each block starts with a header (magic, offset, write counter) and is filled with a pattern
+derived from both, so a reader can tell exactly which write a block holds. Every acknowledged
+write is appended to the acknowledgement log ("offset counter" per line) and flushed before
+the next write is issued (queue depth 1), so the log is exactly what the consumer saw
+acknowledged. With --reconnect it keeps retrying the URI after an error (a takeover moves the
+export); without it, it exits at the first error. Bounded by --seconds and --writes.
+"""
+import argparse
+import random
+import signal
+import struct
+import sys
+import time
+
+import nbd
+
+BLOCK = 4096
+MAGIC = 0xB0BC_0DE5
+
+
+def block_for(offset: int, counter: int) -> bytes:
+    header = struct.pack("<QQQ", MAGIC, offset, counter)
+    fill = struct.pack("<Q", (offset * 1_000_003 + counter) & 0xFFFF_FFFF_FFFF_FFFF) * ((BLOCK - len(header)) // 8)
+    return header + fill
+
+
+def connect(uri: str) -> "nbd.NBD":
+    handle = nbd.NBD()
+    handle.connect_uri(uri)
+    return handle
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--uri", required=True)
+    parser.add_argument("--blocks", type=int, required=True, help="distinct blocks to write over")
+    parser.add_argument("--writes", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--ack-log", required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reconnect", action="store_true")
+    parser.add_argument("--fua-every", type=int, default=0, help="set FUA on every Nth write")
+    args = parser.parse_args()
+    # A write blocked on a cut network never returns by itself: the alarm's default action
+    # ends the process at the deadline (the acknowledgement log is flushed line by line).
+    signal.alarm(int(args.seconds) + 2)
+    rng = random.Random(args.seed)
+    deadline = time.monotonic() + args.seconds
+    handle = None
+    counter = 0
+    errors = 0
+    with open(args.ack_log, "a", buffering=1) as acks:
+        while counter < args.writes and time.monotonic() < deadline:
+            if handle is None:
+                try:
+                    handle = connect(args.uri)
+                except nbd.Error as error:
+                    if not args.reconnect:
+                        print(f"connect failed: {error}", file=sys.stderr)
+                        return 2
+                    time.sleep(0.05)
+                    continue
+            offset = rng.randrange(args.blocks) * BLOCK
+            counter += 1
+            flags = nbd.CMD_FLAG_FUA if args.fua_every and counter % args.fua_every == 0 else 0
+            try:
+                handle.pwrite(block_for(offset, counter), offset, flags)
+            except nbd.Error as error:
+                errors += 1
+                print(f"write {counter} at {offset} failed: {error}", file=sys.stderr)
+                try:
+                    handle.shutdown()
+                except nbd.Error:
+                    pass
+                handle = None
+                if not args.reconnect:
+                    return 3
+                time.sleep(0.05)
+                continue
+            acks.write(f"{offset} {counter}\n")
+    print(f"issued {counter} writes, {errors} errors", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
