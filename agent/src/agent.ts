@@ -37,6 +37,7 @@ export class Agent {
   private readonly opening = new Map<string, Promise<VolumeReplica>>();
   private readonly store: IntentStore;
   private readonly clients = new ReplicationClients();
+  private readonly logCountsSeen = new Map<string, { entries: number; batches: number }>();
   private readonly grpc = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
   readonly nbd: NbdServer;
   grpcPort = 0;
@@ -133,10 +134,10 @@ export class Agent {
       bunkerDurableSeq: s.bunkerDurableSeq,
       secondaryDurableSeq: s.secondaryDurableSeq,
       secondaryAppliedSeq: s.secondaryAppliedSeq,
-      secondaryLagBytes: 0,
-      secondaryLagSeconds: 0,
-      logUsedBytes: 0,
-      logSizeBytes: volume.record.shape.logBytes,
+      secondaryLagBytes: s.role === 'primary' ? volume.lagOf(s.secondaryDurableSeq).bytes : 0,
+      secondaryLagSeconds: s.role === 'primary' ? volume.lagOf(s.secondaryDurableSeq).seconds : 0,
+      logUsedBytes: volume.logUsage().usedBytes,
+      logSizeBytes: volume.logUsage().sizeBytes,
       health: health.kind === 'data-failed' ? WireHealth.HEALTH_DATA_FAILED
         : health.kind === 'peer-unreachable' && health.link === 'bunker' ? WireHealth.HEALTH_BUNKER_UNREACHABLE : WireHealth.HEALTH_OK,
       healthMessage: health.kind === 'ok' ? '' : JSON.stringify(health),
@@ -289,9 +290,21 @@ export class Agent {
       this.metrics.epoch.set({ volume: volume.name }, s.epoch);
       this.metrics.durableSeq.set(labels, s.log.durableSeq);
       this.metrics.appliedSeq.set(labels, s.appliedSeq);
+      const usage = volume.logUsage();
+      const seen = this.logCountsSeen.get(volume.name) ?? { entries: 0, batches: 0 };
+      // The log's counters restart with the process and the file; count only what is new.
+      this.metrics.entriesWritten.inc(labels, Math.max(0, usage.entries - seen.entries));
+      this.metrics.logBatches.inc(labels, Math.max(0, usage.batches - seen.batches));
+      this.logCountsSeen.set(volume.name, { entries: usage.entries, batches: usage.batches });
+      this.metrics.logUsedBytes.set(labels, usage.usedBytes);
+      this.metrics.logSizeBytes.set(labels, usage.sizeBytes);
       if (s.role !== 'primary') continue;
-      this.metrics.lagEntries.set({ volume: volume.name, peer: 'bunker' }, Math.max(0, s.log.durableSeq - s.bunkerDurableSeq));
-      this.metrics.lagEntries.set({ volume: volume.name, peer: 'secondary' }, Math.max(0, s.log.durableSeq - s.secondaryDurableSeq));
+      for (const [peer, durable] of [['bunker', s.bunkerDurableSeq], ['secondary', s.secondaryDurableSeq]] as const) {
+        const lag = volume.lagOf(durable);
+        this.metrics.lagEntries.set({ volume: volume.name, peer }, lag.entries);
+        this.metrics.lagBytes.set({ volume: volume.name, peer }, lag.bytes);
+        this.metrics.lagSeconds.set({ volume: volume.name, peer }, lag.seconds);
+      }
       const health = volume.lastHealth;
       this.metrics.bunkerReachable.set({ volume: volume.name }, health.kind === 'peer-unreachable' && health.link === 'bunker' ? 0 : 1);
     }

@@ -125,6 +125,17 @@ describe('three agents replicating one volume', () => {
     expect(await sha256(dataPath(secondary))).toBe(await sha256(dataPath(primary)));
     const bunkerVolume = await volumeOf(bunker);
     expect(bunkerVolume.durableSeq).toBeLessThanOrEqual((await volumeOf(secondary)).durableSeq);
+    // The figures an operator watches: group-commit batch sizes, write latency, lag, log usage.
+    const metrics = await primary.metrics();
+    const sample = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*volume="${VOLUME}"[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    const entriesPerSync = sample('bunker_log_entries_appended_total') / sample('bunker_log_batches_total');
+    process.stdout.write(`primary change log: ${entriesPerSync.toFixed(1)} entries per group commit at fio queue depth 16\n`);
+    expect(entriesPerSync).toBeGreaterThan(1);
+    expect(sample('bunker_write_latency_seconds_count')).toBeGreaterThanOrEqual(2048);
+    expect(sample('bunker_peer_lag_entries')).toBe(0);
+    // Everything is on the secondary, so the primary has trimmed its change log.
+    expect(sample('bunker_log_size_bytes')).toBe(64 * MiB);
+    expect(sample('bunker_log_used_bytes')).toBeLessThan(MiB);
   }, 180_000);
 
   it('refuses NBD clients on the bunker and the secondary: only the primary exports the volume', async () => {

@@ -14,13 +14,7 @@ export class AgentMetrics {
   });
   readonly bytesWritten = new Counter({ name: 'bunker_written_bytes_total', help: 'Bytes acknowledged to consumers.', labelNames: ['volume'] as const, registers: [this.registry] });
   readonly entriesWritten = new Counter({ name: 'bunker_log_entries_appended_total', help: 'Entries appended to this agent\'s change log or log copy.', labelNames: ['volume', 'role'] as const, registers: [this.registry] });
-  readonly batchEntries = new Histogram({
-    name: 'bunker_log_batch_entries',
-    help: 'Entries per group commit (one writev + one fdatasync).',
-    labelNames: ['volume', 'role'] as const,
-    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
-    registers: [this.registry],
-  });
+  readonly logBatches = new Counter({ name: 'bunker_log_batches_total', help: 'Group commits of the change log (one writev and one fdatasync each); entries_appended_total / batches_total is the mean batch size.', labelNames: ['volume', 'role'] as const, registers: [this.registry] });
   readonly lagEntries = new Gauge({ name: 'bunker_peer_lag_entries', help: 'Entries the peer has not made durable yet.', labelNames: ['volume', 'peer'] as const, registers: [this.registry] });
   readonly lagBytes = new Gauge({ name: 'bunker_peer_lag_bytes', help: 'Payload bytes the peer has not made durable yet.', labelNames: ['volume', 'peer'] as const, registers: [this.registry] });
   readonly lagSeconds = new Gauge({ name: 'bunker_peer_lag_seconds', help: 'Age of the oldest entry the peer has not made durable.', labelNames: ['volume', 'peer'] as const, registers: [this.registry] });

@@ -16,6 +16,7 @@ import type { PeerLinks } from '../links/peer-links.js';
 import type { DataVolume } from './data-volume.js';
 import type { IntentStore, VolumeRecord } from './intent-store.js';
 import { openVolumeFiles, recreateLog, type VolumeFiles } from './volume-storage.js';
+import { LagTracker, type Lag } from './lag-tracker.js';
 
 /** Events waiting to be stepped; past this the producer (NBD, gRPC) is told to back off. */
 const EVENT_QUEUE_MAX = 16_384;
@@ -50,6 +51,7 @@ export class VolumeReplica {
   lastHealth: Health = { kind: 'ok' };
   lastTakeover: TakeoverReport | null = null;
   private serving = false;
+  private readonly lag = new LagTracker();
 
   private constructor(private readonly options: VolumeReplicaOptions, private files: VolumeFiles, private readonly replica: Replica) {
     this.record = options.record;
@@ -88,6 +90,16 @@ export class VolumeReplica {
 
   status(): ReplicaStatus {
     return this.replica.status();
+  }
+
+  /** A peer's lag behind this replica's log (meaningful on the primary). */
+  lagOf(peerDurableSeq: number): Lag {
+    return this.lag.lagOf(this.files.log.durableSeq, peerDurableSeq);
+  }
+
+  logUsage(): { readonly usedBytes: number; readonly sizeBytes: number; readonly entries: number; readonly batches: number } {
+    const stats = this.files.log.stats;
+    return { usedBytes: this.files.log.usedBytes, sizeBytes: this.files.log.sizeBytes, entries: stats.entries, batches: stats.batches };
   }
 
   writeCredit(): { readonly requests: number; readonly entries: number } {
@@ -219,6 +231,7 @@ export class VolumeReplica {
     log.append(entries).then(
       (outcome) => {
         if (outcome.kind === 'durable') {
+          this.lag.recordDurable(outcome.lastSeq, entries.reduce((sum, e) => sum + e.payload.length, 0));
           this.deliver({ kind: 'local-append-durable', throughSeq: outcome.lastSeq });
           this.releaseStaging(outcome.lastSeq);
         }
