@@ -15,7 +15,7 @@ import { runClient, runClientOk } from '../support/nbd-clients.js';
 import { waitFor } from '../support/wait-for.js';
 import { verifyAcknowledged } from '../support/write-verifier.js';
 import { repoRoot } from '../support/control-plane.js';
-import { canUseNetns, createTestNetwork, type TestHost, type TestNetwork } from '../support/netns.js';
+import { testHostsOrLoopback, type TestHost, type TestNetwork } from '../support/netns.js';
 
 const MiB = 1024 * 1024;
 const VOLUME = 'default/e2e';
@@ -84,13 +84,8 @@ async function sha256(path: string): Promise<string> {
 
 beforeAll(async () => {
   baseDir = await mkdtemp(join(tmpdir(), 'bunker-e2e-'));
-  if (await canUseNetns()) {
-    network = await createTestNetwork(['site-a', 'site-b', 'site-c'], 40);
-    for (const host of network.hosts) hostOf.set(host.name, host);
-    process.stdout.write(`agents in network namespaces: ${network.hosts.map((h) => `${h.name}=${h.ip}`).join(', ')}\n`);
-  } else {
-    process.stdout.write('agents on loopback ports (not root, or no network namespaces here)\n');
-  }
+  network = await testHostsOrLoopback(['site-a', 'site-b', 'site-c'], 40);
+  for (const host of network?.hosts ?? []) hostOf.set(host.name, host);
   primary = await start('site-a');
   bunker = await start('site-b');
   secondary = await start('site-c');

@@ -15,7 +15,7 @@ import { runClient } from '../support/nbd-clients.js';
 import { waitFor } from '../support/wait-for.js';
 import { verifyAcknowledged } from '../support/write-verifier.js';
 import { repoRoot } from '../support/control-plane.js';
-import { canUseNetns, createTestNetwork, type TestHost, type TestNetwork } from '../support/netns.js';
+import { testHostsOrLoopback, type TestHost, type TestNetwork } from '../support/netns.js';
 
 const MiB = 1024 * 1024;
 let baseDir: string;
@@ -64,13 +64,8 @@ async function readBlock(path: string, offset: number, length: number): Promise<
 
 beforeAll(async () => {
   baseDir = await mkdtemp(join(tmpdir(), 'bunker-takeover-'));
-  if (await canUseNetns()) {
-    network = await createTestNetwork(['site-a', 'site-b', 'site-c'], 50);
-    for (const host of network.hosts) hostOf.set(host.name, host);
-    process.stdout.write(`agents in network namespaces: ${network.hosts.map((h) => `${h.name}=${h.ip}`).join(', ')}\n`);
-  } else {
-    process.stdout.write('agents on loopback ports (not root, or no network namespaces here)\n');
-  }
+  network = await testHostsOrLoopback(['site-a', 'site-b', 'site-c'], 50);
+  for (const host of network?.hosts ?? []) hostOf.set(host.name, host);
 }, 30_000);
 
 afterAll(async () => {

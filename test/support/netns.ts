@@ -87,3 +87,17 @@ export async function createTestNetwork(names: readonly string[], subnetBase: nu
   }
   return { hosts, destroy };
 }
+
+/**
+ * One network namespace per name where the machine allows it, else none (loopback); either
+ * way the choice is printed, so a test's output says which it ran on.
+ */
+export async function testHostsOrLoopback(names: readonly string[], subnetBase: number): Promise<TestNetwork | undefined> {
+  if (!(await canUseNetns())) {
+    process.stdout.write('agents on loopback ports (not root, or no network namespaces here)\n');
+    return undefined;
+  }
+  const network = await createTestNetwork(names, subnetBase);
+  process.stdout.write(`agents in network namespaces: ${network.hosts.map((h) => `${h.name}=${h.ip}`).join(', ')}\n`);
+  return network;
+}
