@@ -21,6 +21,7 @@ import { LagTracker, type Lag } from './lag-tracker.js';
 /** Events waiting to be stepped; past this the producer (NBD, gRPC) is told to back off. */
 const EVENT_QUEUE_MAX = 16_384;
 export const TICK_MS = 20;
+const TRIM_INTERVAL_MS = 1_000;
 
 export class VolumeBusyError extends BunkerError<'Busy'> {}
 
@@ -52,6 +53,9 @@ export class VolumeReplica {
   lastTakeover: TakeoverReport | null = null;
   private serving = false;
   private readonly lag = new LagTracker();
+  private trimTarget = 0 as Seq;
+  private trimScheduled = false;
+  private trimTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly options: VolumeReplicaOptions, private files: VolumeFiles, private readonly replica: Replica) {
     this.record = options.record;
@@ -267,18 +271,39 @@ export class VolumeReplica {
     });
   }
 
+  /**
+   * Trimming frees log space; it costs an fdatasync of the data volume and two superblock
+   * writes. The core allows a trim after every secondary acknowledgement; doing each one would
+   * put three extra syncs on the write path. So trims are coalesced: the newest allowed point
+   * is remembered and trimmed at most every TRIM_INTERVAL_MS, or at once when the log is more
+   * than half full.
+   */
   private trim(throughSeq: Seq): void {
+    this.trimTarget = Math.max(this.trimTarget, throughSeq) as Seq;
+    const log = this.files.log;
+    const pressing = log.usedBytes * 2 > log.sizeBytes;
+    if (this.trimScheduled && !pressing) return;
+    if (this.trimTimer !== undefined) clearTimeout(this.trimTimer);
+    this.trimScheduled = true;
+    this.trimTimer = setTimeout(() => this.trimNow(), pressing ? 0 : TRIM_INTERVAL_MS);
+  }
+
+  private trimNow(): void {
+    this.trimTimer = undefined;
+    const throughSeq = this.trimTarget;
     this.applying = this.applying.then(async () => {
       try {
-        if (this.files.data !== null) {
-          await this.files.data.flush();
-          this.files.log.markApplied(Math.min(throughSeq, this.files.log.durableSeq) as Seq);
-        } else {
-          this.files.log.markApplied(Math.min(throughSeq, this.files.log.durableSeq) as Seq);
-        }
-        await this.files.log.trimBelow((throughSeq + 1) as Seq);
+        if (this.closed) return;
+        const log = this.files.log;
+        if (throughSeq < log.firstSeq) return;
+        // The applied mark may only cover what the data volume holds durably.
+        await this.files.data?.flush();
+        log.markApplied(Math.min(throughSeq, log.durableSeq) as Seq);
+        await log.trimBelow((throughSeq + 1) as Seq);
       } catch (error) {
         this.options.logger.warn({ err: error, volume: this.name, throughSeq }, 'trim failed; will retry with the next one');
+      } finally {
+        this.trimScheduled = false;
       }
     });
   }
@@ -314,6 +339,7 @@ export class VolumeReplica {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.trimTimer !== undefined) clearTimeout(this.trimTimer);
     while (this.pumping) await new Promise((r) => setTimeout(r, 5));
     this.closed = true;
     this.links.close();
