@@ -1,13 +1,15 @@
 // The three agent calls a reconcile makes, addressed by the agent's gRPC address, over the
 // cached connections. Deadlines are short: a reconcile must not hang on one dead agent, and
 // whatever did not answer is asked again at the next reconcile.
-import type { ConfigureRequest, ReleaseRequest, StatusResponse } from '@bunker/proto';
+import type { ConfigureRequest, DrainProgress, DrainRequest, ReleaseRequest, StatusResponse } from '@bunker/proto';
 import type { AgentConnections } from './agent-connection.js';
 
 export interface AgentPort {
   status(address: string, volume: string): Promise<StatusResponse>;
   configure(address: string, request: ConfigureRequest): Promise<unknown>;
   release(address: string, request: ReleaseRequest): Promise<void>;
+  /** A takeover drain; resolves with its last progress once the target is promoted. */
+  drain(address: string, request: DrainRequest): Promise<DrainProgress>;
 }
 
 export interface AgentDeadlines {
@@ -15,14 +17,17 @@ export interface AgentDeadlines {
   /** Configure persists the intent and may create the volume's files: allow it more. */
   readonly configureMs: number;
   readonly releaseMs: number;
+  /** A drain replays the bunker's backlog: the reconcile waits for it this long, then retries. */
+  readonly drainMs: number;
 }
 
-export const DEFAULT_AGENT_DEADLINES: AgentDeadlines = { statusMs: 2_000, configureMs: 15_000, releaseMs: 15_000 };
+export const DEFAULT_AGENT_DEADLINES: AgentDeadlines = { statusMs: 2_000, configureMs: 15_000, releaseMs: 15_000, drainMs: 60_000 };
 
 export function agentPort(connections: AgentConnections, deadlines: AgentDeadlines = DEFAULT_AGENT_DEADLINES): AgentPort {
   return {
     status: (address, volume) => connections.get(address).status(volume, { deadlineMs: deadlines.statusMs }),
     configure: (address, request) => connections.get(address).configure(request, { deadlineMs: deadlines.configureMs }),
     release: (address, request) => connections.get(address).release(request, { deadlineMs: deadlines.releaseMs }),
+    drain: (address, request) => connections.get(address).drain(request, () => undefined, { deadlineMs: deadlines.drainMs }),
   };
 }

@@ -664,6 +664,12 @@ export interface TakeoverProgress {
   readonly entriesLeft?: number;
   /** Bytes the target still has to drain from the bunker. */
   readonly bytesLeft?: number;
+  /** Entries the target drained from the bunker, once its drain finished. */
+  readonly entriesReplayed?: number;
+  /** Entries the drain applied that were not known to be applied on the old primary. */
+  readonly incompleteWritesApplied?: number;
+  /** Bytes the target drained from the bunker, once its drain finished. */
+  readonly bytesDrained?: number;
 }
 
 export function parseTakeoverProgress(value: unknown, path: string, issues: Issues): TakeoverProgress | undefined {
@@ -680,6 +686,9 @@ export function parseTakeoverProgress(value: unknown, path: string, issues: Issu
   const toEpochValue = absent(o['toEpoch']) ? required(at(path, 'toEpoch'), issues) : parseEpoch(o['toEpoch'], at(path, 'toEpoch'), issues, { minimum: 0 });
   const entriesLeftValue = absent(o['entriesLeft']) ? undefined : parseInteger(o['entriesLeft'], at(path, 'entriesLeft'), issues, { minimum: 0 });
   const bytesLeftValue = absent(o['bytesLeft']) ? undefined : parseInteger(o['bytesLeft'], at(path, 'bytesLeft'), issues, { minimum: 0 });
+  const entriesReplayedValue = absent(o['entriesReplayed']) ? undefined : parseInteger(o['entriesReplayed'], at(path, 'entriesReplayed'), issues, { minimum: 0 });
+  const incompleteWritesAppliedValue = absent(o['incompleteWritesApplied']) ? undefined : parseInteger(o['incompleteWritesApplied'], at(path, 'incompleteWritesApplied'), issues, { minimum: 0 });
+  const bytesDrainedValue = absent(o['bytesDrained']) ? undefined : parseInteger(o['bytesDrained'], at(path, 'bytesDrained'), issues, { minimum: 0 });
   if (issues.length > before || stepValue === undefined || reasonValue === undefined || startedAtValue === undefined || fromNodeValue === undefined || targetNodeValue === undefined || fromEpochValue === undefined || toEpochValue === undefined) return undefined;
   return {
     step: stepValue,
@@ -692,6 +701,9 @@ export function parseTakeoverProgress(value: unknown, path: string, issues: Issu
     ...(requestIdValue === undefined ? {} : { requestId: requestIdValue }),
     ...(entriesLeftValue === undefined ? {} : { entriesLeft: entriesLeftValue }),
     ...(bytesLeftValue === undefined ? {} : { bytesLeft: bytesLeftValue }),
+    ...(entriesReplayedValue === undefined ? {} : { entriesReplayed: entriesReplayedValue }),
+    ...(incompleteWritesAppliedValue === undefined ? {} : { incompleteWritesApplied: incompleteWritesAppliedValue }),
+    ...(bytesDrainedValue === undefined ? {} : { bytesDrained: bytesDrainedValue }),
   };
 }
 

@@ -44,6 +44,11 @@ export type Action =
   /** Server-side apply of the Service and its EndpointSlice; `endpoint` null publishes no address. */
   | { readonly kind: 'publish-endpoint'; readonly endpoint: NbdEndpoint | null }
   | { readonly kind: 'release'; readonly role: RoleName; readonly node: NodeName; readonly address: string; readonly deleteData: boolean }
+  /**
+   * Takeover: the target drains the bunker's log copy and is promoted in `epoch` (the Drain
+   * RPC, awaited with a deadline). Its figures are recorded in status.takeover when it ends.
+   */
+  | { readonly kind: 'drain'; readonly node: NodeName; readonly address: string; readonly volume: string; readonly epoch: Epoch; readonly bunker: PeerRef }
   /** Last: once removed, the apiserver deletes the object. */
   | { readonly kind: 'remove-finalizer' };
 

@@ -5,7 +5,7 @@
 // conflict on the finalizer, an apiserver outage) is thrown: the reconcile fails and is
 // retried with backoff, as controller-runtime does with a returned error.
 import { BunkerError } from '@bunker/proto/bunker-error';
-import type { ConfigureRequest, ReleaseRequest } from '@bunker/proto';
+import type { ConfigureRequest, DrainProgress, DrainRequest, ReleaseRequest } from '@bunker/proto';
 import type { ReplicatedVolume } from '../api/index.js';
 import { toConfigureRequest } from '../agents/configure-request.js';
 import { KubeApiError } from '../kube/api-errors.js';
@@ -17,6 +17,7 @@ export interface ApplyPorts {
   readonly agents: {
     configure(address: string, request: ConfigureRequest): Promise<unknown>;
     release(address: string, request: ReleaseRequest): Promise<void>;
+    drain(address: string, request: DrainRequest): Promise<DrainProgress>;
   };
 }
 
@@ -35,25 +36,35 @@ export interface ApplyOutcome {
   readonly failure: ApplyFailure | null;
   /** The finalizer was removed: the object is gone or going, there is no status to write. */
   readonly finalizerRemoved: boolean;
+  /** The last progress of a drain action that finished (the target is promoted). */
+  readonly drained?: DrainProgress;
 }
 
 export async function apply(volume: ReplicatedVolume, actions: readonly Action[], ports: ApplyPorts): Promise<ApplyOutcome> {
   let resourceVersion = volume.metadata.resourceVersion;
   let finalizerRemoved = false;
+  let drained: DrainProgress | undefined;
   for (const action of actions) {
     try {
       const current = { ...volume, metadata: { ...volume.metadata, resourceVersion } };
+      if (action.kind === 'drain') {
+        drained = await ports.agents.drain(action.address, { volume: action.volume, epoch: action.epoch, bunker: action.bunker, blockBytes: DRAIN_BLOCK_BYTES });
+        continue;
+      }
       const next = await run(current, action, ports);
       if (next !== undefined) resourceVersion = next;
       if (action.kind === 'remove-finalizer') finalizerRemoved = true;
     } catch (error) {
       const failure = expectedFailure(action, error);
       if (failure === null) throw error;
-      return { resourceVersion, failure, finalizerRemoved: false };
+      return { resourceVersion, failure, finalizerRemoved: false, ...(drained === undefined ? {} : { drained }) };
     }
   }
-  return { resourceVersion, failure: null, finalizerRemoved };
+  return { resourceVersion, failure: null, finalizerRemoved, ...(drained === undefined ? {} : { drained }) };
 }
+
+/** The blocks a takeover drain fetches from the bunker. */
+const DRAIN_BLOCK_BYTES = 4 * 1024 * 1024;
 
 /** Runs one action; resolves with the new resourceVersion if it changed the volume object. */
 async function run(volume: ReplicatedVolume, action: Action, ports: ApplyPorts): Promise<string | undefined> {
@@ -72,6 +83,8 @@ async function run(volume: ReplicatedVolume, action: Action, ports: ApplyPorts):
     case 'publish-endpoint':
       await ports.owned.publish(volume, action.endpoint);
       return undefined;
+    case 'drain':
+      return undefined;
   }
 }
 
@@ -86,6 +99,8 @@ function expectedFailure(action: Action, error: unknown): ApplyFailure | null {
       return { action, reason: error.code === 'Unavailable' ? 'AgentUnreachable' : 'ConfigureRefused', code: error.code, message };
     case 'release':
       return { action, reason: 'ReleaseFailed', code: error.code, message };
+    case 'drain':
+      return { action, reason: error.code === 'Unavailable' ? 'AgentUnreachable' : 'DrainFailed', code: error.code, message };
     default:
       return null;
   }

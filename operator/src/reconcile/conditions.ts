@@ -11,9 +11,11 @@ import type { RoleName } from './observed.js';
 
 export const CONDITION_TYPES = ['Ready', 'Replicating', 'RecoveryCopyInSync', 'Degraded'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
+/** Conditions the takeover adds (operator/src/takeover): the primary's failure, and a takeover under way. */
+export type TakeoverConditionType = 'PrimaryFailed' | 'FailingOver';
 
 export interface ConditionDraft {
-  readonly type: ConditionType;
+  readonly type: ConditionType | TakeoverConditionType;
   readonly status: ConditionStatus;
   readonly reason: string;
   readonly message: string;

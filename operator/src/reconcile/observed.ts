@@ -49,6 +49,8 @@ export interface ReplicaReport {
   readonly secondaryLagSeconds: number;
   /** The primary's log filled and it records dirty regions instead (fill policy trackChanges). */
   readonly trackingChanges: boolean;
+  /** Lowest sequence the replica's log still holds (the bunker's, for a takeover's gap check). */
+  readonly firstSeq?: Seq;
 }
 
 export type ReplicaFacts =

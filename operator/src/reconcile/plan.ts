@@ -5,9 +5,9 @@
 //   2. the finalizer first, so nothing reaches an agent that deletion would not release;
 //   3. the epoch: a new volume's first reconcile records epoch 1 in status and configures
 //      nothing; agents hear of an epoch only once status holds it (DESIGN, "Epochs and
-//      fencing"). A takeover step belongs here: decide from the same checks, record the
-//      fence (status.takeover, epoch N+1) and return; the next reconciles fence, drain and
-//      promote from what status says, as this one configures from status.epoch;
+//      fencing"). The takeover comes next (operator/src/takeover/plan-takeover.ts): it
+//      decides from the same checks, records the fence (status.takeover, epoch N+1) and
+//      returns; the next reconciles fence, drain, promote and record from what status says;
 //   4. configure the agents that do not hold their role in that epoch (plan-configure.ts);
 //   5. publish the primary's NBD endpoint (the volume's Service and EndpointSlice);
 //   6. status: roles, lag, conditions and phase from the same checks, written once.
@@ -22,6 +22,11 @@ import { roleEvents, transitionEvents } from './plan-events.js';
 import { REQUEUE_NOT_READY_MS, REQUEUE_PROGRESS_MS, REQUEUE_READY_MS } from './requeue.js';
 import { checkRole, type RoleCheck } from './role-check.js';
 import { endpointStatus, lagStatus, nbdEndpoint, roleStatuses } from './role-status.js';
+import { planTakeover } from '../takeover/plan-takeover.js';
+import { detectPrimaryFailure, PRIMARY_FAILED, primaryFailedCondition, unhealthyForMs, type PrimaryFailure } from '../takeover/primary-failure.js';
+
+/** While the primary is failed: look often, so the grace period ends on time. */
+const REQUEUE_FAILURE_MS = 500;
 
 const FIRST_EPOCH = toEpoch(1);
 /** Past a Lease's expiry, so that an agent that stopped renewing is noticed without an event. */
@@ -36,21 +41,49 @@ export function plan(observed: Observed): Plan {
   const assessment = assess(checks, volume.spec);
   const endpoint = nbdEndpoint(checks.primary, observed.roles.primary.agent);
   const status = nextStatus(observed, checks, assessment, recorded ?? FIRST_EPOCH, endpoint);
-  const events = transitionEvents(volume.status?.conditions, status.conditions ?? []);
+  const failure = detectPrimaryFailure(observed.roles.primary, observed.nowMs);
+  const fencedSecondary = volume.status?.lastTakeover?.fromNode === checks.secondary.node;
+  const watched = withTakeoverConditions(observed, status, failure, checks.primary.serving, fencedSecondary);
+  const events = transitionEvents(volume.status?.conditions, watched.conditions ?? []);
   if (recorded === undefined) {
     return {
       actions: finalizer,
-      status,
+      status: watched,
       events: [...events, { type: 'Normal', reason: 'EpochRecorded', message: `epoch ${FIRST_EPOCH} recorded; the agents are configured next`, when: 'applied' }],
       requeueAfterMs: REQUEUE_PROGRESS_MS,
     };
   }
-  const configure = configureActions(volume, checks, recorded);
+  // A primary that never served (no PrimaryFailed condition yet) has nothing to take over.
+  const eligible = watched.conditions?.some((condition) => condition.type === PRIMARY_FAILED) === true;
+  const takeover = planTakeover({
+    observed, checks, epoch: recorded, status: watched, fencedSecondary,
+    failure: eligible ? failure : { health: 'ok', reason: null, message: failure.message },
+    unhealthyForMs: unhealthyForMs(volume.status?.conditions, observed.nowMs),
+  });
+  if (takeover.kind === 'plan') return { ...takeover.plan, events: [...events, ...takeover.plan.events] };
+  // The old primary of the last takeover stays fenced: it is given no role (failback is later).
+  const configure = configureActions(volume, checks, recorded).filter((action) => !(fencedSecondary && action.kind === 'configure' && action.intent.role === 'secondary'));
+  const interval = configure.length > 0 ? REQUEUE_PROGRESS_MS : assessment.phase === 'Ready' ? REQUEUE_READY_MS : REQUEUE_NOT_READY_MS;
   return {
     actions: [...finalizer, ...configure, { kind: 'publish-endpoint', endpoint }],
-    status,
-    events: [...events, ...roleEvents(configure)],
-    requeueAfterMs: requeueAfter(observed, configure.length > 0 ? REQUEUE_PROGRESS_MS : assessment.phase === 'Ready' ? REQUEUE_READY_MS : REQUEUE_NOT_READY_MS),
+    status: takeover.status,
+    events: [...events, ...takeover.events, ...roleEvents(configure)],
+    requeueAfterMs: requeueAfter(observed, failure.reason === null ? interval : Math.min(interval, REQUEUE_FAILURE_MS)),
+  };
+}
+
+/** PrimaryFailed (when a failure was first seen), the last FailingOver kept, the fenced old primary shown Fenced. */
+function withTakeoverConditions(observed: Observed, status: ReplicatedVolumeStatus, failure: PrimaryFailure, serving: boolean, fencedSecondary: boolean): ReplicatedVolumeStatus {
+  const { volume, nowMs } = observed;
+  const previous = volume.status?.conditions;
+  const draft = primaryFailedCondition(failure, serving, previous);
+  const settled = draft === null ? [] : settleConditions([draft], previous, volume.metadata.generation, new Date(nowMs).toISOString());
+  const failingOver = previous?.filter((condition) => condition.type === 'FailingOver') ?? [];
+  const secondary = status.roles?.secondary;
+  return {
+    ...status,
+    conditions: [...(status.conditions ?? []), ...settled, ...failingOver],
+    ...(fencedSecondary && secondary !== undefined ? { roles: { ...status.roles, secondary: { ...secondary, state: 'Fenced' } } } : {}),
   };
 }
 

@@ -89,6 +89,7 @@ class World {
         volumes(address).set(request.volume, replica(request, address));
       },
       release: async (address, request) => void volumes(address).delete(request.volume),
+      drain: async () => { throw new BunkerError('Unimplemented', 'no drain in this fake'); },
     };
   }
 }

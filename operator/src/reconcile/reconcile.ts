@@ -10,6 +10,7 @@ import { observe, type ObserveSources } from './observe.js';
 import { plan } from './plan.js';
 import { CONDITION_MESSAGE_MAX, report, statusAfterFailure, type StatusWriter } from './report.js';
 import { REQUEUE_NOT_READY_MS } from './requeue.js';
+import { statusAfterDrain } from '../takeover/drain-result.js';
 
 export type ReconcileDeps = Omit<ObserveSources, 'agents'> & Omit<ApplyPorts, 'agents'> & {
   readonly agents: AgentPort;
@@ -45,9 +46,10 @@ export async function reconcile(key: string, deps: ReconcileDeps): Promise<Recon
   const log = deps.logger.child({ volume: key, epoch: planned.status.epoch, phase: planned.status.phase });
   let statusWritten = false;
   if (!outcome.finalizerRemoved) {
+    const base = outcome.drained === undefined ? planned.status : statusAfterDrain(planned.status, outcome.drained);
     const status = outcome.failure === null
-      ? planned.status
-      : statusAfterFailure(planned.status, outcome.failure, volume.metadata.generation, new Date(observed.nowMs).toISOString());
+      ? base
+      : statusAfterFailure(base, outcome.failure, volume.metadata.generation, new Date(observed.nowMs).toISOString());
     statusWritten = await report(volume, outcome.resourceVersion, status, deps.status);
   }
   const events = planned.events.filter((event) => event.when === 'always' || outcome.failure === null);
@@ -79,6 +81,7 @@ function describeAction(action: Parameters<typeof apply>[1][number]): string {
     case 'configure': return `configure ${action.intent.role} on ${action.node} (epoch ${action.intent.epoch})`;
     case 'release': return `release ${action.role} on ${action.node}${action.deleteData ? ', deleting data' : ''}`;
     case 'publish-endpoint': return action.endpoint === null ? 'publish no endpoint' : `publish ${action.endpoint.host}:${action.endpoint.port}`;
+    case 'drain': return `drain bunker ${action.bunker.node} into ${action.node} (epoch ${action.epoch})`;
     default: return action.kind;
   }
 }

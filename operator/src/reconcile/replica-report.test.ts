@@ -17,6 +17,7 @@ describe('replicaFacts', () => {
       report: {
         role: 'primary', epoch: 2, durableSeq: 10, appliedSeq: 9, health: 'Healthy', healthMessage: '', nbdAddress: '10.0.0.1:10809',
         bunkerDurableSeq: 10, secondaryDurableSeq: 7, secondaryLagBytes: 12288, secondaryLagSeconds: 0.5, trackingChanges: false,
+        firstSeq: 1,
       },
     });
   });

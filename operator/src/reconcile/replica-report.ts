@@ -38,6 +38,7 @@ function replicaReport(status: VolumeStatus): ReplicaReport {
     secondaryLagBytes: nonNegative(status.secondaryLagBytes, 'secondaryLagBytes'),
     secondaryLagSeconds: nonNegative(status.secondaryLagSeconds, 'secondaryLagSeconds'),
     trackingChanges: status.trackingChanges,
+    firstSeq: seq(status.firstSeq),
   };
 }
 

@@ -1,0 +1,176 @@
+// The takeover under the real operator: the operator process and three real agents against
+// the run's apiserver, a writer of verifiable blocks through the primary's NBD endpoint.
+// The primary agent is killed with SIGKILL in the middle of writes and the test, playing the
+// kubelet, marks its Node NotReady; the operator must fence, drain and promote the secondary
+// by itself, point the volume's EndpointSlice at it and record status.lastTakeover, and every
+// write the writer saw acknowledged must be on the new primary's data file.
+// Nodes are tk-a/tk-b/tk-c, so that the other operator tests' nodes are never touched.
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseReplicatedVolume, type ReplicatedVolume } from '../../operator/src/api/index.js';
+import { startAgent, type AgentProcess } from '../support/agent-process.js';
+import { testCluster } from '../support/cluster.js';
+import { repoRoot } from '../support/control-plane.js';
+import { kubectl } from '../support/kubectl.js';
+import { runClient } from '../support/nbd-clients.js';
+import {
+  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, startOperator, testLinkAddress, type OperatorProcess,
+} from '../support/operator-process.js';
+import { waitFor } from '../support/wait-for.js';
+import { verifyAcknowledged } from '../support/write-verifier.js';
+
+const namespace = 'operator-takeover';
+const operatorNamespace = 'bunker-takeover-system';
+const sites = ['tk-a', 'tk-b', 'tk-c'] as const;
+const name = 'takeover-demo';
+
+let baseDir: string;
+let operator: OperatorProcess | undefined;
+const agents = new Map<string, AgentProcess>();
+let link: { readonly host: string; destroy(): Promise<void> } | undefined;
+
+async function ok(args: readonly string[], input?: string): Promise<string> {
+  const result = await kubectl(['-n', namespace, ...args], input === undefined ? {} : { input });
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+  return result.stdout;
+}
+
+async function volume(): Promise<ReplicatedVolume> {
+  return parseReplicatedVolume(JSON.parse(await ok(['get', 'replicatedvolume', name, '-o', 'json'])));
+}
+
+function agent(node: string): AgentProcess {
+  const found = agents.get(node);
+  if (found === undefined) throw new Error(`no agent on ${node}`);
+  return found;
+}
+
+async function readBlock(path: string, offset: number, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, offset);
+    return buffer;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function markNotReady(node: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const condition = { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'set by the test: the kubelet stopped posting', lastHeartbeatTime: now, lastTransitionTime: now };
+  const result = await kubectl(['patch', 'node', node, '--subresource', 'status', '--type', 'merge', '-p', JSON.stringify({ status: { conditions: [condition] } })]);
+  if (result.code !== 0) throw new Error(`marking ${node} NotReady failed: ${result.stderr}`);
+}
+
+beforeAll(async () => {
+  await buildWorkspace();
+  await installCrd();
+  await ensureNamespace(operatorNamespace);
+  await ensureNamespace(namespace);
+  for (const node of sites) await ensureReadyNode(node);
+  baseDir = await mkdtemp(join(tmpdir(), 'bunker-operator-takeover-'));
+  const { kubeconfigPath } = testCluster();
+  link = await testLinkAddress(62);
+  const host = link.host;
+  for (const node of sites) agents.set(node, await startAgent({ node, baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, host }));
+  operator = await startOperator({
+    identity: 'takeover', baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, volumeNamespaces: [namespace], leaderElect: false,
+  });
+}, 360_000);
+
+afterAll(async () => {
+  if (operator?.alive() === true) await kubectl(['-n', namespace, 'delete', 'replicatedvolumes', '--all', '--timeout', '30s', '--wait=false']);
+  await operator?.stop();
+  await Promise.all([...agents.values()].map((a) => a.stop()));
+  await link?.destroy();
+  for (const node of sites) await ensureReadyNode(node).catch(() => undefined);
+  if (baseDir !== undefined) await rm(baseDir, { recursive: true, force: true });
+}, 90_000);
+
+describe('the operator taking over from a killed primary', () => {
+  it('fences, drains and promotes the secondary, and loses no acknowledged write', async () => {
+    await ok(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'replication.bunker.dev/v1alpha1', kind: 'ReplicatedVolume', metadata: { name },
+      spec: {
+        size: '16Mi', log: { size: '64Mi' }, failover: { gracePeriodSeconds: 2 },
+        placement: { primary: { node: 'tk-a' }, bunker: { node: 'tk-b' }, secondary: { node: 'tk-c' } },
+      },
+    }));
+    await waitFor(`${name} to be Ready`, async () => ((await volume()).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
+
+    const ackLog = join(baseDir, 'kill.acks');
+    const writer = runClient('/usr/bin/python3', [
+      join(repoRoot, 'test/support/verifiable-writer.py'), '--uri', `nbd://${agent('tk-a').host}:${agent('tk-a').nbdPort}/${namespace}/${name}`,
+      '--blocks', '1024', '--seconds', '15', '--ack-log', ackLog, '--seed', '7',
+    ], { timeoutMs: 60_000 });
+    await waitFor('writes to be acknowledged', async () => ((await readFile(ackLog, 'utf8').catch(() => '')).split('\n').length > 300 ? true : undefined), { timeoutMs: 20_000 });
+
+    const killedAt = Date.now();
+    await agent('tk-a').kill();
+    agents.delete('tk-a');
+    await markNotReady('tk-a');
+
+    const done = await waitFor('the takeover to be recorded', async () => {
+      const rv = await volume();
+      return rv.status?.lastTakeover !== undefined && rv.status.endpoint?.address === `${agent('tk-c').host}:${agent('tk-c').nbdPort}` ? rv : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    const servingMs = Date.now() - killedAt;
+    await writer;
+
+    const last = done.status?.lastTakeover;
+    expect(done.status).toMatchObject({ currentPrimary: 'tk-c', epoch: 2 });
+    expect(last).toMatchObject({ reason: 'NodeNotReady', fromNode: 'tk-a', toNode: 'tk-c', fromEpoch: 1, toEpoch: 2, acknowledgedWritesLost: 0 });
+    const slice: unknown = JSON.parse(await ok(['get', 'endpointslice', name, '-o', 'json']));
+    expect(slice).toMatchObject({ endpoints: [{ nodeName: 'tk-c' }], ports: [{ port: agent('tk-c').nbdPort }] });
+
+    const dataPath = join(agent('tk-c').dataDir, 'volumes', `${namespace}__${name}`, 'data.img');
+    const result = await verifyAcknowledged(ackLog, (offset, length) => readBlock(dataPath, offset, length));
+    process.stdout.write(`operator takeover (kill -9): ${result.blocksChecked} acknowledged blocks, ${result.lost.length} lost; ` +
+      `lastTakeover ${JSON.stringify(last)}; kill to serving through the EndpointSlice ${servingMs} ms\n`);
+    expect(result.blocksChecked).toBeGreaterThan(100);
+    expect(result.lost).toEqual([]);
+  }, 180_000);
+
+  it('in manual mode waits for spec.takeover.requestId, then takes over for it', async () => {
+    // tk-a comes back: the operator leaves its old replica of the first volume alone (fenced, no role).
+    const { kubeconfigPath } = testCluster();
+    agents.set('tk-a', await startAgent({ node: 'tk-a', baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, ...(link === undefined ? {} : { host: link.host }) }));
+    await ensureReadyNode('tk-a');
+    const manual = 'manual-demo';
+    await ok(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'replication.bunker.dev/v1alpha1', kind: 'ReplicatedVolume', metadata: { name: manual },
+      spec: {
+        size: '16Mi', log: { size: '16Mi' }, failover: { mode: 'manual', gracePeriodSeconds: 1 },
+        placement: { primary: { node: 'tk-a' }, bunker: { node: 'tk-b' }, secondary: { node: 'tk-c' } },
+      },
+    }));
+    const get = async (): Promise<ReplicatedVolume> => parseReplicatedVolume(JSON.parse(await ok(['get', 'replicatedvolume', manual, '-o', 'json'])));
+    await waitFor(`${manual} to be Ready`, async () => ((await get()).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
+
+    await markNotReady('tk-a');
+    await waitFor('PrimaryFailed to be True', async () => ((await get()).status?.conditions?.find((c) => c.type === 'PrimaryFailed')?.status === 'True' ? true : undefined), { timeoutMs: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const waiting = await get();
+    expect(waiting.status?.takeover).toBeUndefined();
+    expect(waiting.status?.lastTakeover).toBeUndefined();
+    expect(waiting.status).toMatchObject({ epoch: 1, currentPrimary: 'tk-a' });
+
+    const requestedAt = Date.now();
+    await ok(['patch', 'replicatedvolume', manual, '--type', 'merge', '-p', JSON.stringify({ spec: { takeover: { requestId: 'manual-1' } } })]);
+    const done = await waitFor('the manual takeover to be recorded', async () => {
+      const rv = await get();
+      return rv.status?.lastTakeover?.requestId === 'manual-1' ? rv : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    process.stdout.write(`manual takeover: request to recorded ${Date.now() - requestedAt} ms; lastTakeover ${JSON.stringify(done.status?.lastTakeover)}\n`);
+    expect(done.status).toMatchObject({ currentPrimary: 'tk-c', epoch: 2 });
+    expect(done.status?.lastTakeover).toMatchObject({ reason: 'TakeoverRequested', toNode: 'tk-c', acknowledgedWritesLost: 0 });
+    const held = (await agent('tk-a').status()).volumes.find((v) => v.volume === `${namespace}/${name}`);
+    // The operator gave it no role (bunker.v1.Role SECONDARY is 3): it is not made a secondary of the new primary.
+    process.stdout.write(`old primary tk-a of ${name} after its return: ${JSON.stringify(held === undefined ? null : { role: held.role, epoch: held.epoch, nbdAddress: held.nbdAddress })}\n`);
+    expect(held?.role).not.toBe(3);
+    // Nor does it serve: fenced by the bunker's newer epoch, it no longer exports the volume.
+    expect(held?.nbdAddress ?? '').toBe('');
+  }, 180_000);
+});
