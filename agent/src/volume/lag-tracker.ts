@@ -26,7 +26,8 @@ export class LagTracker {
   recordDurable(seq: number, bytes: number): void {
     this.bytesTotal += bytes;
     this.samples.push({ seq, atMs: this.now(), bytes: this.bytesTotal });
-    if (this.samples.length > SAMPLES_MAX) this.samples.splice(0, this.samples.length - SAMPLES_MAX);
+    // Drop the older half at once: amortized O(1) instead of a shift per batch.
+    if (this.samples.length > SAMPLES_MAX) this.samples.splice(0, SAMPLES_MAX / 2);
   }
 
   lagOf(localDurableSeq: number, peerDurableSeq: number): Lag {

@@ -40,6 +40,7 @@ export interface VolumeReplicaOptions {
 export class VolumeReplica {
   private readonly events: Event[] = [];
   private pumping = false;
+  private pumpScheduled = false;
   private closed = false;
   private requestIds = 0;
   private configureIds = 0;
@@ -115,7 +116,15 @@ export class VolumeReplica {
     if (this.closed) return;
     if (this.events.length >= EVENT_QUEUE_MAX && event.kind === 'tick') return;
     this.events.push(event);
-    if (!this.pumping) void this.pump();
+    // Pump once per event-loop turn: the requests and acknowledgements that arrived in the same
+    // turn are stepped together and leave as one Ready (one append, one batch per peer).
+    if (!this.pumping && !this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        if (!this.pumping) void this.pump();
+      });
+    }
   }
 
   /** A consumer request (NBD); resolves with the core's answer. */
@@ -159,7 +168,10 @@ export class VolumeReplica {
         const ready = this.replica.ready();
         await this.perform(ready);
         this.replica.advance(ready);
-        const serving = this.replica.status().serving;
+        // Serving changes only with a new intent, a health report or a takeover step; status()
+        // builds a whole object, too dear for every Ready.
+        const mayChange = ready.intent !== null || ready.health !== null || ready.takeover !== null || ready.configureAnswers.length > 0;
+        const serving = mayChange ? this.replica.status().serving : this.serving;
         if (serving !== this.serving) {
           this.serving = serving;
           this.options.onServingChanged?.(serving);
