@@ -34,6 +34,7 @@ export interface BenchResult {
   readonly profiles: readonly { readonly node: string; readonly role: string; readonly workload: Workload['id']; readonly summary: ProfileSummary }[];
   readonly durationSeconds: number;
   readonly command: string;
+  readonly agentBuild: string;
 }
 
 export const SECTION_TITLE = '## Data path';
@@ -160,17 +161,17 @@ function workloadTable(result: BenchResult, workload: Workload): string[] {
   return lines;
 }
 
-/** Natives (fs and socket bindings: the system call made on the main thread) have no script. */
+/** Natives (fs and socket bindings into C++; socket writes run there on the main thread) have no script. */
 function whereCell(line: ProfileLine): string {
   if (line.where !== '') return `\`${line.where}\``;
-  return line.name.startsWith('(') ? 'V8' : 'native binding (system call on the main thread)';
+  return line.name.startsWith('(') ? 'V8' : 'native binding';
 }
 
 function profileLines(result: BenchResult): string[] {
   if (result.profiles.length === 0) return ['No CPU profile was taken in this run (`--no-profile`, or the profiler failed).', ''];
   const title = (id: Workload['id']): string => result.workloads.find((w) => w.id === id)?.title ?? id;
   const lines: string[] = [
-    'Each agent was profiled (V8 sampling profiler, 1 ms interval) over each Bunker measurement window. Self time: time in the function itself, not its callees; shares are of the samples in which the process was busy.',
+    'Each agent was profiled (V8 sampling profiler, 1 ms interval) over each Bunker measurement window. Self time: time in the function itself, not its callees; shares are of the samples in which the process was busy. "Native binding" rows are calls into Node\'s C++ (socket writes run there synchronously; fs calls only queue work for the thread pool); the sampler counts wall time, so on a loaded machine their share also holds time the thread waited for a CPU.',
     '',
   ];
   const headline: Workload['id'] = 'randwrite-qd32';
@@ -221,7 +222,7 @@ export function renderSection(result: BenchResult, analysis: string): string {
     '',
     '**Method.** ' + [
       `Every target serves a ${fmt(result.volumeBytes / MiB, 0)} MiB volume from files in one temporary folder on that disk, over NBD on loopback.`,
-      `*Bunker*: three real agents (\`agent/dist/bin/bunker-agent.js\`) — primary, bunker and secondary — with one volume in \`recovery: sync\` + \`secondary: async\`, ${fmt(result.logBytes / MiB, 0)} MiB change log, placed over gRPC as the operator does; fio writes to the primary's export, and a write is acknowledged once durable in the primary's log and the bunker's log copy and applied to the primary's data file.`,
+      `*Bunker*: three real agents (\`agent/dist/bin/bunker-agent.js\`; ${result.agentBuild}) — primary, bunker and secondary — with one volume in \`recovery: sync\` + \`secondary: async\`, ${fmt(result.logBytes / MiB, 0)} MiB change log, placed over gRPC as the operator does; fio writes to the primary's export, and a write is acknowledged once durable in the primary's log and the bunker's log copy and applied to the primary's data file.`,
       '*nbdkit plain*: `nbdkit file FILE` (writes land in the page cache; not durable). *nbdkit durable*: `nbdkit --filter=fua file FILE fuamode=force` (every write made durable before its reply: Bunker\'s promise minus replication). Both on one sparse file of the same size in the same folder.',
       '*agent NBD server, plain file*: a diagnostic, not a goal: the agent\'s own NBD server (agent/dist/nbd) on that file with no log and no replication, to separate the cost of the NBD front end in Node from the cost of the write path behind it.',
       `fio ${machine.fio.replace(/^fio-/, '')} with \`--ioengine=nbd\` (libnbd, one connection), \`--time_based --runtime=${result.timing.runtimeSeconds} --ramp_time=${result.timing.rampSeconds} --randrepeat=0 --norandommap\`; random and sequential writes over the whole volume, random reads over the first ${fmt(result.readRegionBytes / MiB, 0)} MiB after a sequential prefill of it through the same target.`,
@@ -232,8 +233,8 @@ export function renderSection(result: BenchResult, analysis: string): string {
     ].filter((s) => s !== '').join(' '),
     '',
     `**Load.** The machine is shared with other work (parallel test runs); figures from a loaded machine are pessimistic, for Bunker most of all (four processes on ${machine.cpus} CPUs). ${disturbed.length === 0
-      ? 'In this run no measurement saw more than 0.3 cores of other work.'
-      : `In this run ${disturbed.length} of ${result.measurements.length} measurements saw more than 0.3 cores of other work ("rest of machine" column); read those rows as lower bounds.`}`,
+      ? 'In this run no measurement saw more than 0.3 cores used outside the server and fio.'
+      : `In this run ${disturbed.length} of ${result.measurements.length} measurements saw more than 0.3 cores used outside the server and fio ("rest of machine" column: other work, and also the kernel's own writeback for the durable baseline); where that was other work, read the row as a lower bound.`}`,
     '',
     '### Goals (issue 6)',
     '',

@@ -8,12 +8,14 @@
 //   npm run bench:datapath -- --quick       # 5 s + 1 s ramp per measurement, no diagnostic
 //                                           # target, 64 MiB read region: about 2 minutes
 //   options: --no-profile  --no-doc  --keep (keep the temp folder)  --dir DIR (where the temp
-//            folder goes; default the OS temp dir)  --json FILE  --runtime S  --ramp S
+//            folder goes; default the OS temp dir)  --json FILE (save the result)  --runtime S
+//            --ramp S  --doc FILE  --from-json FILE (only re-render the section from a saved result)
 //
 // Needs the built agent (`npx tsc -b`), fio and nbdkit. Every process it starts is stopped in a
 // finally block (and, if the benchmark itself is killed, by the test harness's watchdogs and
 // nbdkit's --exit-with-parent).
-import { access, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { access, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,6 +41,7 @@ const { values: options } = parseArgs({
     doc: { type: 'string' },
     runtime: { type: 'string' },
     ramp: { type: 'string' },
+    'from-json': { type: 'string' },
   },
   strict: true,
 });
@@ -111,10 +114,44 @@ async function summariseProfiles(profileDir: string, list: readonly Workload[]):
   return profiles;
 }
 
+type RunResult = BenchResult & { readonly failures: readonly string[]; readonly rssMiB: Record<string, number> };
+
+/** Writes the section: the tables from the result, then run notes and analysis.md. */
+async function writeDoc(result: RunResult): Promise<void> {
+  const analysis = await readFile(new URL('./analysis.md', import.meta.url), 'utf8').catch(() => '(no analysis written yet: bench/datapath/analysis.md)');
+  const { failures, rssMiB, prefillSeconds } = result;
+  const notes = [
+    failures.length > 0 ? `**Failures in this run:** ${failures.map((f) => `\`${f.replaceAll('|', '/').replaceAll('\n', ' ').slice(0, 300)}\``).join('; ')}.` : '',
+    Object.keys(rssMiB).length > 0 ? `Agent peak resident memory: ${Object.entries(rssMiB).map(([n, v]) => `${n} ${v.toFixed(0)} MiB`).join(', ')}. Prefill of the read region: nbdkit ${(prefillSeconds['nbdkit-plain'] ?? Number.NaN).toFixed(1)} s, Bunker ${(prefillSeconds.bunker ?? Number.NaN).toFixed(1)} s.` : '',
+  ].filter((s) => s !== '').join('\n\n');
+  await writeSection(docPath, renderSection(result, `${notes === '' ? '' : `${notes}\n\n`}${analysis}`));
+  say(`wrote the "## Data path" section of ${docPath}`);
+}
+
+/** Which agent was measured: the build's time, the commit, and whether agent/src had local changes. */
+async function describeAgentBuild(): Promise<string> {
+  // The newest compiled file: a rebuild rewrites only the files whose source changed.
+  const files = await readdir(join(repoRoot, 'agent/dist'), { recursive: true }).catch(() => [] as string[]);
+  let newest = 0;
+  for (const file of files.filter((f) => f.endsWith('.js'))) {
+    newest = Math.max(newest, await stat(join(repoRoot, 'agent/dist', file)).then((s) => s.mtimeMs, () => 0));
+  }
+  const built = newest === 0 ? 'unknown' : new Date(newest).toISOString().replace(/\.\d+Z$/, 'Z');
+  const commit = (await runOk('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']).catch(() => 'unknown')).trim();
+  const dirty = (await runOk('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'agent/src', 'proto']).catch(() => '')).trim() !== '';
+  return `agent/dist built ${built} from commit ${commit}${dirty ? ' plus uncommitted changes in agent/src or proto' : ''}`;
+}
+
 /** The run's temporary folder: removed at the end, also after a failure, unless --keep. */
 let tempRoot: string | undefined;
 
 async function main(): Promise<void> {
+  if (options['from-json'] !== undefined) {
+    // Re-render the section from a saved result (--json FILE of an earlier run), e.g. after editing analysis.md.
+    const result = JSON.parse(await readFile(options['from-json'], 'utf8')) as RunResult;
+    await writeDoc(result);
+    return;
+  }
   const began = performance.now();
   await access(join(repoRoot, 'agent/dist/bin/bunker-agent.js')).catch(() => {
     throw new Error('agent/dist/bin/bunker-agent.js is missing: build it first with `npx tsc -b`');
@@ -129,6 +166,7 @@ async function main(): Promise<void> {
   say(`data-path benchmark in ${root} (${options.quick ? 'quick' : 'full'}: ${timing.runtimeSeconds} s + ${timing.rampSeconds} s ramp per measurement)`);
 
   const machine = await describeMachine(root);
+  const agentBuild = await describeAgentBuild();
   const countSyscalls = await perfAvailable();
   if (!countSyscalls) say('perf cannot count syscall tracepoints here: syscall columns will be n/a');
   const list = workloads(VOLUME_BYTES, READ_REGION_BYTES);
@@ -201,7 +239,7 @@ async function main(): Promise<void> {
   }
 
   const profiles = profileDir === null ? [] : await summariseProfiles(profileDir, list);
-  const result: BenchResult & { failures: string[]; rssMiB: Record<string, number> } = {
+  const result: RunResult = {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     quick: options.quick,
     timing,
@@ -222,21 +260,14 @@ async function main(): Promise<void> {
     profiles,
     durationSeconds: (performance.now() - began) / 1000,
     command: `npm run bench:datapath${options.quick ? ' -- --quick' : ''}`,
+    agentBuild,
     failures,
     rssMiB,
   };
   await writeFile(join(root, 'result.json'), JSON.stringify(result, null, 1));
   if (options.json !== undefined) await writeFile(options.json, JSON.stringify(result, null, 1));
 
-  if (!options['no-doc']) {
-    const analysis = await readFile(new URL('./analysis.md', import.meta.url), 'utf8').catch(() => '(no analysis written yet: bench/datapath/analysis.md)');
-    const notes = [
-      failures.length > 0 ? `**Failures in this run:** ${failures.map((f) => `\`${f.replaceAll('|', '/').replaceAll('\n', ' ').slice(0, 300)}\``).join('; ')}.` : '',
-      Object.keys(rssMiB).length > 0 ? `Agent peak resident memory: ${Object.entries(rssMiB).map(([n, v]) => `${n} ${v.toFixed(0)} MiB`).join(', ')}. Prefill of the read region: nbdkit ${(prefillSeconds['nbdkit-plain'] ?? Number.NaN).toFixed(1)} s, Bunker ${(prefillSeconds.bunker ?? Number.NaN).toFixed(1)} s.` : '',
-    ].filter((s) => s !== '').join('\n\n');
-    await writeSection(docPath, renderSection(result, `${notes === '' ? '' : `${notes}\n\n`}${analysis}`));
-    say(`wrote the "## Data path" section of ${docPath}`);
-  }
+  if (!options['no-doc']) await writeDoc(result);
   for (const g of goals(result)) say(`goal: ${g.what} ${g.goal}: ${g.measured.toFixed(2)}× ${g.met ? 'met' : 'NOT met'}`);
   if (options.keep) say(`kept ${root} (raw fio reports, agent logs, profiles, result.json)`);
   else await rm(root, { recursive: true, force: true });
@@ -247,6 +278,7 @@ async function main(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     runCleanups();
+    if (tempRoot !== undefined && !options.keep) rmSync(tempRoot, { recursive: true, force: true });
     process.exit(130);
   });
 }
