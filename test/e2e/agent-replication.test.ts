@@ -13,7 +13,7 @@ import { FillPolicy, RecoveryMode, Role, SecondaryMode, type ConfigureRequest, t
 import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { runClient, runClientOk } from '../support/nbd-clients.js';
 import { waitFor } from '../support/wait-for.js';
-import { verifyAcknowledged } from '../support/write-verifier.js';
+import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 import { repoRoot } from '../support/control-plane.js';
 import { testHostsOrLoopback, type TestHost, type TestNetwork } from '../support/netns.js';
 
@@ -170,16 +170,7 @@ describe('faults on real agent processes', () => {
     primary = await start('site-a', ports);
     // The restarted agent reopens its log, applies incomplete writes and serves again by itself.
     await waitFor('the restarted primary to serve', async () => ((await volumeOf(primary, name)).nbdAddress !== '' ? true : undefined), { timeoutMs: 20_000 });
-    const result = await verifyAcknowledged(ackLog, async (offset, length) => {
-      const handle = await import('node:fs/promises').then((fs) => fs.open(dataPath(primary, name), 'r'));
-      try {
-        const buffer = Buffer.alloc(length);
-        await handle.read(buffer, 0, length, offset);
-        return buffer;
-      } finally {
-        await handle.close();
-      }
-    });
+    const result = await verifyAcknowledged(ackLog, (offset, length) => readFileRange(dataPath(primary, name), offset, length));
     process.stdout.write(`kill -9: ${result.blocksChecked} acknowledged blocks checked, ${result.lost.length} lost\n`);
     expect(result.blocksChecked).toBeGreaterThan(100);
     expect(result.lost).toEqual([]);

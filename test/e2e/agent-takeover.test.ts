@@ -5,7 +5,7 @@
 // acknowledged must be on the new primary with its last acknowledged content.
 // Method: three real agents, each in its own network namespace when run as root (else on
 // loopback, said in the output); the writer is test/support/verifiable-writer.py (libnbd).
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -13,7 +13,7 @@ import { FillPolicy, RecoveryMode, Role, SecondaryMode, type ConfigureRequest, t
 import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { runClient } from '../support/nbd-clients.js';
 import { waitFor } from '../support/wait-for.js';
-import { verifyAcknowledged } from '../support/write-verifier.js';
+import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 import { repoRoot } from '../support/control-plane.js';
 import { testHostsOrLoopback, type TestHost, type TestNetwork } from '../support/netns.js';
 
@@ -51,16 +51,6 @@ async function volumeOn(node: string, volume: string): Promise<VolumeStatus | un
   return (await agent(node).status()).volumes.find((v) => v.volume === volume);
 }
 
-async function readBlock(path: string, offset: number, length: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, offset);
-    return buffer;
-  } finally {
-    await handle.close();
-  }
-}
 
 beforeAll(async () => {
   baseDir = await mkdtemp(join(tmpdir(), 'bunker-takeover-'));
@@ -125,7 +115,7 @@ describe.each([
     expect(promoted.epoch).toBe(2);
 
     const dataPath = join(agent('site-c').dataDir, 'volumes', volume.replace('/', '__'), 'data.img');
-    const result = await verifyAcknowledged(ackLog, (offset, length) => readBlock(dataPath, offset, length));
+    const result = await verifyAcknowledged(ackLog, (offset, length) => readFileRange(dataPath, offset, length));
     process.stdout.write(`takeover (${fault}): ${result.blocksChecked} acknowledged blocks, ${result.lost.length} lost, ` +
       `${last?.entriesReplayed ?? 0} entries replayed from the bunker, ${last?.incompleteWritesApplied ?? 0} incomplete writes applied, ` +
       `fault to serving ${takeoverMs} ms\n`);
@@ -138,7 +128,7 @@ describe.each([
       await hostOf.get('site-a')?.restore();
       const late = await runClient('qemu-io', ['-f', 'raw', '-c', 'write -P 0x77 0 4k', `nbd://${agent('site-a').host}:${agent('site-a').nbdPort}/${volume}`], { timeoutMs: 30_000 });
       expect(late.stdout + late.stderr).toMatch(/failed|error|not available/i);
-      const check = await readBlock(dataPath, 0, 4096);
+      const check = await readFileRange(dataPath, 0, 4096);
       expect(check.every((b) => b === 0x77)).toBe(false);
     }
   }, 180_000);

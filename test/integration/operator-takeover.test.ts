@@ -5,7 +5,7 @@
 // by itself, point the volume's EndpointSlice at it and record status.lastTakeover, and every
 // write the writer saw acknowledged must be on the new primary's data file.
 // Nodes are tk-a/tk-b/tk-c, so that the other operator tests' nodes are never touched.
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseReplicatedVolume, type ReplicatedVolume } from '../../operator/src/api/index.js';
@@ -18,7 +18,7 @@ import {
   buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, startOperator, testLinkAddress, type OperatorProcess,
 } from '../support/operator-process.js';
 import { waitFor } from '../support/wait-for.js';
-import { verifyAcknowledged } from '../support/write-verifier.js';
+import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
 const namespace = 'operator-takeover';
 const operatorNamespace = 'bunker-takeover-system';
@@ -46,16 +46,6 @@ function agent(node: string): AgentProcess {
   return found;
 }
 
-async function readBlock(path: string, offset: number, length: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, offset);
-    return buffer;
-  } finally {
-    await handle.close();
-  }
-}
 
 async function markNotReady(node: string): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -126,7 +116,7 @@ describe('the operator taking over from a killed primary', () => {
     expect(slice).toMatchObject({ endpoints: [{ nodeName: 'tk-c' }], ports: [{ port: agent('tk-c').nbdPort }] });
 
     const dataPath = join(agent('tk-c').dataDir, 'volumes', `${namespace}__${name}`, 'data.img');
-    const result = await verifyAcknowledged(ackLog, (offset, length) => readBlock(dataPath, offset, length));
+    const result = await verifyAcknowledged(ackLog, (offset, length) => readFileRange(dataPath, offset, length));
     process.stdout.write(`operator takeover (kill -9): ${result.blocksChecked} acknowledged blocks, ${result.lost.length} lost; ` +
       `lastTakeover ${JSON.stringify(last)}; kill to serving through the EndpointSlice ${servingMs} ms\n`);
     expect(result.blocksChecked).toBeGreaterThan(100);

@@ -2,7 +2,7 @@
 // hold the last acknowledged write to its offset, or a later write that was issued but whose
 // acknowledgement the writer never saw (in flight when the primary died): never an older one,
 // never garbage. Returns the count of lost acknowledged writes (blocks that went backwards).
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 
 const BLOCK = 4096;
 const MAGIC = 0xb0bc0de5n;
@@ -43,4 +43,16 @@ export async function verifyAcknowledged(ackLogPath: string, read: (offset: numb
     else if (counter < acknowledged) lost.push({ offset, acknowledged, found: `older write ${counter}` });
   }
   return { acknowledged: [...last.values()].length, blocksChecked: last.size, lost };
+}
+
+/** Reads `length` bytes at `offset` of a replica's data file (zeroes past its end). */
+export async function readFileRange(path: string, offset: number, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, offset);
+    return buffer;
+  } finally {
+    await handle.close();
+  }
 }

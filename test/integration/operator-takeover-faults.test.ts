@@ -1,0 +1,283 @@
+// Takeover faults under the real operator (issue 8): the operator killed in the middle of a
+// takeover, and a refused takeover.
+// 1. The target secondary is paused (SIGSTOP) during writes, so the bunker holds a backlog; the
+//    primary is killed and its Node marked NotReady; the secondary is resumed and paused again
+//    as soon as status.takeover appears (a secondary paused from the start would be unreachable
+//    and decideTakeover would only wait), so the takeover cannot finish. The operator is killed
+//    with SIGKILL at step fence or drain, a new operator (new identity) is started, the target
+//    resumed, and the new operator must finish the takeover from status alone with no
+//    acknowledged write lost.
+// 2. The secondary lags (paused during writes), then the primary and the bunker are both lost:
+//    the operator must refuse (status.lastRefusal, a TakeoverRefused Event) and promote nothing.
+// Nodes are tf-a..tf-f, namespace operator-takeover-faults: no other test's objects are touched.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseReplicatedVolume, type ReplicatedVolume } from '../../operator/src/api/index.js';
+import { startAgent, type AgentProcess } from '../support/agent-process.js';
+import { testCluster } from '../support/cluster.js';
+import { repoRoot } from '../support/control-plane.js';
+import { kubectl } from '../support/kubectl.js';
+import { runClient } from '../support/nbd-clients.js';
+import {
+  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, startOperator, testLinkAddress, type OperatorProcess,
+} from '../support/operator-process.js';
+import { waitFor } from '../support/wait-for.js';
+import { verifyAcknowledged } from '../support/write-verifier.js';
+
+const namespace = 'operator-takeover-faults';
+const operatorNamespace = 'bunker-takeover-faults-system';
+const sites = ['tf-a', 'tf-b', 'tf-c', 'tf-d', 'tf-e', 'tf-f'] as const;
+
+let baseDir: string;
+const operators: OperatorProcess[] = [];
+const agents = new Map<string, AgentProcess>();
+const watchers: ChildProcess[] = [];
+let link: { readonly host: string; destroy(): Promise<void> } | undefined;
+
+async function ok(args: readonly string[], input?: string): Promise<string> {
+  const result = await kubectl(['-n', namespace, ...args], input === undefined ? {} : { input });
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+  return result.stdout;
+}
+
+async function volume(name: string): Promise<ReplicatedVolume> {
+  return parseReplicatedVolume(JSON.parse(await ok(['get', 'replicatedvolume', name, '-o', 'json'])));
+}
+
+function agent(node: string): AgentProcess {
+  const found = agents.get(node);
+  if (found === undefined) throw new Error(`no agent on ${node}`);
+  return found;
+}
+
+function liveOperator(): OperatorProcess | undefined {
+  return operators.find((o) => o.alive());
+}
+
+async function newOperator(identity: string): Promise<OperatorProcess> {
+  const { kubeconfigPath } = testCluster();
+  const started = await startOperator({
+    identity, baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, volumeNamespaces: [namespace], leaderElect: false,
+  });
+  operators.push(started);
+  return started;
+}
+
+async function readBlock(path: string, offset: number, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, offset);
+    return buffer;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function markNotReady(node: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const condition = { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'set by the test: the kubelet stopped posting', lastHeartbeatTime: now, lastTransitionTime: now };
+  const result = await kubectl(['patch', 'node', node, '--subresource', 'status', '--type', 'merge', '-p', JSON.stringify({ status: { conditions: [condition] } })]);
+  if (result.code !== 0) throw new Error(`marking ${node} NotReady failed: ${result.stderr}`);
+}
+
+async function createVolume(name: string, primary: string, bunker: string, secondary: string): Promise<void> {
+  await ok(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'replication.bunker.dev/v1alpha1', kind: 'ReplicatedVolume', metadata: { name },
+    spec: {
+      size: '16Mi', log: { size: '64Mi' }, failover: { gracePeriodSeconds: 2 },
+      placement: { primary: { node: primary }, bunker: { node: bunker }, secondary: { node: secondary } },
+    },
+  }));
+  await waitFor(`${name} to be Ready`, async () => ((await volume(name)).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
+}
+
+function startWriter(node: string, name: string, ackLog: string, seed: number, seconds: number): Promise<unknown> {
+  return runClient('/usr/bin/python3', [
+    join(repoRoot, 'test/support/verifiable-writer.py'), '--uri', `nbd://${agent(node).host}:${agent(node).nbdPort}/${namespace}/${name}`,
+    '--blocks', '1024', '--seconds', String(seconds), '--ack-log', ackLog, '--seed', String(seed),
+  ], { timeoutMs: 60_000 });
+}
+
+async function acknowledgedLines(ackLog: string): Promise<number> {
+  return (await readFile(ackLog, 'utf8').catch(() => '')).split('\n').length;
+}
+
+/**
+ * Watches the volume and pauses `target` (SIGSTOP) at the first event whose status.takeover
+ * has a step: synchronously in the event handler, so that the operator's next reconcile finds
+ * the target paused before it can drain and promote it.
+ */
+function pauseTargetWhenTakeoverStarts(name: string, target: AgentProcess): { readonly paused: Promise<string>; stop(): void } {
+  const { kubeconfigPath } = testCluster();
+  const child = spawn('kubectl', ['--kubeconfig', kubeconfigPath, '-n', namespace, 'get', 'replicatedvolume', name, '--watch',
+    '-o', 'jsonpath={.status.takeover.step}{"\\n"}'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  watchers.push(child);
+  const paused = new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    let done = false;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const step = line.trim();
+        if (!done && step !== '') {
+          done = true;
+          target.process.child.kill('SIGSTOP');
+          resolve(step);
+        }
+      }
+    });
+    child.once('exit', (code) => { if (!done) reject(new Error(`the watch of ${name} ended (${code}) before a takeover started`)); });
+  });
+  return { paused, stop: () => { child.kill('SIGKILL'); } };
+}
+
+beforeAll(async () => {
+  await buildWorkspace();
+  await installCrd();
+  await ensureNamespace(operatorNamespace);
+  await ensureNamespace(namespace);
+  for (const node of sites) await ensureReadyNode(node);
+  baseDir = await mkdtemp(join(tmpdir(), 'bunker-operator-takeover-faults-'));
+  const { kubeconfigPath } = testCluster();
+  link = await testLinkAddress(63);
+  const host = link.host;
+  for (const node of sites) agents.set(node, await startAgent({ node, baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, host }));
+  await newOperator('takeover-faults-1');
+}, 360_000);
+
+afterAll(async () => {
+  for (const watcher of watchers) watcher.kill('SIGKILL');
+  // A paused agent would not answer SIGTERM: resume every agent first.
+  for (const a of agents.values()) a.process.child.kill('SIGCONT');
+  if (liveOperator() !== undefined) await kubectl(['-n', namespace, 'delete', 'replicatedvolumes', '--all', '--timeout', '30s', '--wait=false']);
+  for (const o of operators) await o.stop();
+  await Promise.all([...agents.values()].map((a) => a.stop()));
+  await link?.destroy();
+  for (const node of sites) await ensureReadyNode(node).catch(() => undefined);
+  if (baseDir !== undefined) await rm(baseDir, { recursive: true, force: true });
+}, 120_000);
+
+describe('takeover faults under the real operator', () => {
+  it('a new operator finishes a takeover whose operator was killed at fence or drain, and loses no acknowledged write', async () => {
+    const name = 'faults-resume';
+    await createVolume(name, 'tf-a', 'tf-b', 'tf-c');
+
+    const ackLog = join(baseDir, 'resume.acks');
+    const writer = startWriter('tf-a', name, ackLog, 11, 15).catch(() => undefined);
+    await waitFor('writes to be acknowledged', async () => ((await acknowledgedLines(ackLog)) > 200 ? true : undefined), { timeoutMs: 20_000 });
+    // The secondary stops acknowledging shipped entries: the bunker holds a backlog it lacks.
+    agent('tf-c').process.child.kill('SIGSTOP');
+    const before = await acknowledgedLines(ackLog);
+    await waitFor('writes acknowledged while the secondary is paused', async () => ((await acknowledgedLines(ackLog)) > before + 200 ? true : undefined), { timeoutMs: 20_000 });
+
+    const killedAt = Date.now();
+    await agent('tf-a').kill();
+    agents.delete('tf-a');
+    await markNotReady('tf-a');
+    await writer;
+
+    // Resume the target so the takeover can start, and pause it again the moment it has.
+    const watch = pauseTargetWhenTakeoverStarts(name, agent('tf-c'));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    agent('tf-c').process.child.kill('SIGCONT');
+    let seenStep: string;
+    try {
+      seenStep = await Promise.race([
+        watch.paused,
+        new Promise<string>((_, reject) => setTimeout(() => reject(new Error('no takeover started within 30 s')), 30_000)),
+      ]);
+    } finally {
+      watch.stop();
+    }
+    const midway = await volume(name);
+    process.stdout.write(`takeover paused at watched step ${seenStep}; status.takeover ${JSON.stringify(midway.status?.takeover)}\n`);
+    expect(['fence', 'drain']).toContain(midway.status?.takeover?.step);
+    expect(midway.status?.epoch).toBe(2);
+    expect(midway.status?.lastTakeover).toBeUndefined();
+
+    const first = liveOperator();
+    if (first === undefined) throw new Error('no operator is running');
+    await first.kill();
+    const second = await newOperator('takeover-faults-2');
+    agent('tf-c').process.child.kill('SIGCONT');
+
+    const target = agent('tf-c');
+    const done = await waitFor('the new operator to record the takeover', async () => {
+      const rv = await volume(name);
+      return rv.status?.lastTakeover !== undefined && rv.status.endpoint?.address === `${target.host}:${target.nbdPort}` ? rv : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 100 });
+    const servingMs = Date.now() - killedAt;
+    expect(second.alive()).toBe(true);
+
+    const last = done.status?.lastTakeover;
+    expect(done.status).toMatchObject({ currentPrimary: 'tf-c', epoch: 2 });
+    expect(done.status?.takeover).toBeUndefined();
+    expect(last).toMatchObject({ fromNode: 'tf-a', toNode: 'tf-c', fromEpoch: 1, toEpoch: 2, acknowledgedWritesLost: 0 });
+    const served = (await target.status()).volumes.find((v) => v.volume === `${namespace}/${name}`);
+    expect(served?.nbdAddress ?? '').not.toBe('');
+
+    const dataPath = join(target.dataDir, 'volumes', `${namespace}__${name}`, 'data.img');
+    const result = await verifyAcknowledged(ackLog, (offset, length) => readBlock(dataPath, offset, length));
+    process.stdout.write(`operator killed mid-takeover (at ${midway.status?.takeover?.step ?? '?'}): ${result.blocksChecked} acknowledged blocks, ` +
+      `${result.lost.length} lost; lastTakeover ${JSON.stringify(last)}; primary kill to new primary serving through the EndpointSlice ${servingMs} ms ` +
+      '(includes the test\'s pause of the target and the operator restart)\n');
+    expect(result.blocksChecked).toBeGreaterThan(100);
+    expect(result.lost).toEqual([]);
+  }, 240_000);
+
+  it('refuses to promote a lagging secondary when the primary and the bunker are both lost', async () => {
+    if (liveOperator() === undefined) await newOperator('takeover-faults-3');
+    const name = 'faults-refuse';
+    await createVolume(name, 'tf-d', 'tf-e', 'tf-f');
+
+    const ackLog = join(baseDir, 'refuse.acks');
+    const writer = startWriter('tf-d', name, ackLog, 13, 10).catch(() => undefined);
+    await waitFor('writes to be acknowledged', async () => ((await acknowledgedLines(ackLog)) > 200 ? true : undefined), { timeoutMs: 20_000 });
+    agent('tf-f').process.child.kill('SIGSTOP');
+    const before = await acknowledgedLines(ackLog);
+    await waitFor('writes acknowledged while the secondary lags', async () => ((await acknowledgedLines(ackLog)) > before + 200 ? true : undefined), { timeoutMs: 20_000 });
+
+    const lostAt = Date.now();
+    await Promise.all([agent('tf-d').kill(), agent('tf-e').kill()]);
+    agents.delete('tf-d');
+    agents.delete('tf-e');
+    await markNotReady('tf-d');
+    await markNotReady('tf-e');
+    await writer;
+    agent('tf-f').process.child.kill('SIGCONT');
+
+    const refused = await waitFor('the takeover to be refused', async () => {
+      const rv = await volume(name);
+      return rv.status?.lastRefusal !== undefined ? rv : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    const refusedMs = Date.now() - lostAt;
+    const refusal = refused.status?.lastRefusal;
+    expect(refusal?.rule).toBeTruthy();
+    expect(refusal?.reason).toBeTruthy();
+    expect(refusal?.message).toBeTruthy();
+
+    const event = await waitFor('a TakeoverRefused Event', async () => {
+      const list: unknown = JSON.parse(await ok(['get', 'events', '--field-selector', `reason=TakeoverRefused,involvedObject.name=${name}`, '-o', 'json']));
+      const items = typeof list === 'object' && list !== null && 'items' in list && Array.isArray(list.items) ? (list.items as unknown[]) : [];
+      return items.length > 0 ? items[0] : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 250 });
+    expect(event).toMatchObject({ type: 'Warning', reason: 'TakeoverRefused' });
+
+    // Give a wrong promotion time to happen, then check that none did.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const after = await volume(name);
+    expect(after.status?.lastTakeover).toBeUndefined();
+    expect(after.status?.takeover).toBeUndefined();
+    expect(after.status?.epoch).toBe(1);
+    expect(after.status?.currentPrimary).toBe('tf-d');
+    const held = (await agent('tf-f').status()).volumes.find((v) => v.volume === `${namespace}/${name}`);
+    expect(held?.nbdAddress ?? '').toBe('');
+    process.stdout.write(`refusal (primary and bunker lost, secondary lagging): loss to lastRefusal ${refusedMs} ms; ` +
+      `lastRefusal ${JSON.stringify(refusal)}; secondary ${JSON.stringify(held === undefined ? null : { role: held.role, epoch: held.epoch, nbdAddress: held.nbdAddress })}\n`);
+  }, 180_000);
+});
