@@ -84,11 +84,11 @@ export class Agent {
         volume: name, node: this.config.node, clients: this.clients, deliver,
         addressOf: (peer) => this.volumes.get(name)?.addressOf(peer),
         entryLimits: () => this.entryLimits(name),
-        onError: (error, what) => this.logger.debug({ err: error, volume: name, what }, 'replication link error'),
+        onError: (error, what) => this.logger.debug({ err: error, ...this.logFields(name), what }, 'replication link error'),
       }),
       onServingChanged: (serving) => void this.syncExport(name, serving),
-      onHealth: (health) => this.logger.info({ volume: name, health }, 'volume health'),
-      onTakeover: (report) => this.logger.info({ volume: name, report }, 'takeover progress'),
+      onHealth: (health) => this.logger.info({ ...this.logFields(name), health }, 'volume health'),
+      onTakeover: (report) => this.logger.info({ ...this.logFields(name), report }, 'takeover progress'),
     });
     this.opening.set(name, opening);
     try {
@@ -98,6 +98,12 @@ export class Agent {
     } finally {
       this.opening.delete(name);
     }
+  }
+
+  /** What every log line about a volume carries: volume, role and epoch (node is on every line). */
+  private logFields(name: string): { volume: string; role: string; epoch: number } {
+    const intent = this.volumes.get(name)?.record.intent;
+    return { volume: name, role: intent?.role ?? 'none', epoch: intent?.epoch ?? 0 };
   }
 
   private entryLimits(name: string): EntryLimits {
@@ -110,10 +116,10 @@ export class Agent {
     try {
       if (serving && volume !== undefined) {
         this.nbd.addExport(name, new ReplicatedBlockDevice(volume), { description: `Bunker volume ${name} (primary)` });
-        this.logger.info({ volume: name, role: 'primary', epoch: volume.status().epoch }, 'serving the volume over NBD');
+        this.logger.info(this.logFields(name), 'serving the volume over NBD');
       } else {
         await this.nbd.removeExport(name);
-        this.logger.info({ volume: name }, 'stopped serving the volume over NBD');
+        this.logger.info(this.logFields(name), 'stopped serving the volume over NBD');
       }
     } catch (error) {
       if (!(BunkerError.is(error) && (error.code === 'nbd-export-exists' || error.code === 'nbd-export-invalid'))) {
