@@ -11,7 +11,7 @@
 //    the operator must refuse (status.lastRefusal, a TakeoverRefused Event) and promote nothing.
 // Nodes are tf-a..tf-f, namespace operator-takeover-faults: no other test's objects are touched.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseReplicatedVolume, type ReplicatedVolume } from '../../operator/src/api/index.js';
@@ -24,7 +24,7 @@ import {
   buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, startOperator, testLinkAddress, type OperatorProcess,
 } from '../support/operator-process.js';
 import { waitFor } from '../support/wait-for.js';
-import { verifyAcknowledged } from '../support/write-verifier.js';
+import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
 const namespace = 'operator-takeover-faults';
 const operatorNamespace = 'bunker-takeover-faults-system';
@@ -63,17 +63,6 @@ async function newOperator(identity: string): Promise<OperatorProcess> {
   });
   operators.push(started);
   return started;
-}
-
-async function readBlock(path: string, offset: number, length: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, offset);
-    return buffer;
-  } finally {
-    await handle.close();
-  }
 }
 
 async function markNotReady(node: string): Promise<void> {
@@ -203,6 +192,7 @@ describe('takeover faults under the real operator', () => {
     const first = liveOperator();
     if (first === undefined) throw new Error('no operator is running');
     await first.kill();
+    const restartedAt = Date.now();
     const second = await newOperator('takeover-faults-2');
     agent('tf-c').process.child.kill('SIGCONT');
 
@@ -212,6 +202,7 @@ describe('takeover faults under the real operator', () => {
       return rv.status?.lastTakeover !== undefined && rv.status.endpoint?.address === `${target.host}:${target.nbdPort}` ? rv : undefined;
     }, { timeoutMs: 90_000, intervalMs: 100 });
     const servingMs = Date.now() - killedAt;
+    const resumedMs = Date.now() - restartedAt;
     expect(second.alive()).toBe(true);
 
     const last = done.status?.lastTakeover;
@@ -222,10 +213,10 @@ describe('takeover faults under the real operator', () => {
     expect(served?.nbdAddress ?? '').not.toBe('');
 
     const dataPath = join(target.dataDir, 'volumes', `${namespace}__${name}`, 'data.img');
-    const result = await verifyAcknowledged(ackLog, (offset, length) => readBlock(dataPath, offset, length));
+    const result = await verifyAcknowledged(ackLog, (offset, length) => readFileRange(dataPath, offset, length));
     process.stdout.write(`operator killed mid-takeover (at ${midway.status?.takeover?.step ?? '?'}): ${result.blocksChecked} acknowledged blocks, ` +
       `${result.lost.length} lost; lastTakeover ${JSON.stringify(last)}; primary kill to new primary serving through the EndpointSlice ${servingMs} ms ` +
-      '(includes the test\'s pause of the target and the operator restart)\n');
+      `(includes the test's pause of the target and the operator restart); new operator start to serving ${resumedMs} ms\n`);
     expect(result.blocksChecked).toBeGreaterThan(100);
     expect(result.lost).toEqual([]);
   }, 240_000);
