@@ -7,12 +7,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseReplicatedVolume, type ReplicatedVolume } from '../../operator/src/api/index.js';
+import type { ReplicatedVolume } from '../../operator/src/api/index.js';
 import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { testCluster } from '../support/cluster.js';
 import { kubectl } from '../support/kubectl.js';
 import {
-  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, testLinkAddress, startOperator, type OperatorProcess,
+  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, kubectlOk, readVolume, testLinkAddress, startOperator, type OperatorProcess,
 } from '../support/operator-process.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -26,14 +26,12 @@ let baseDir: string;
 const agents: AgentProcess[] = [];
 const operators = new Map<string, OperatorProcess>();
 
-async function ok(args: readonly string[], input?: string): Promise<string> {
-  const result = await kubectl(['-n', namespace, ...args], input === undefined ? {} : { input });
-  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
-  return result.stdout;
+function ok(args: readonly string[], input?: string): Promise<string> {
+  return kubectlOk(['-n', namespace, ...args], input);
 }
 
-async function volume(name: string): Promise<ReplicatedVolume> {
-  return parseReplicatedVolume(JSON.parse(await ok(['get', 'replicatedvolume', name, '-o', 'json'])));
+function volume(name: string): Promise<ReplicatedVolume> {
+  return readVolume(namespace, name);
 }
 
 async function leaseHolder(): Promise<string> {

@@ -14,14 +14,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseReplicatedVolume, type ReplicatedVolume } from '../../operator/src/api/index.js';
+import type { ReplicatedVolume } from '../../operator/src/api/index.js';
 import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { testCluster } from '../support/cluster.js';
 import { repoRoot } from '../support/control-plane.js';
 import { kubectl } from '../support/kubectl.js';
 import { runClient } from '../support/nbd-clients.js';
 import {
-  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, startOperator, testLinkAddress, type OperatorProcess,
+  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, kubectlOk, markNodeNotReady, readVolume, startOperator, testLinkAddress, type OperatorProcess,
 } from '../support/operator-process.js';
 import { waitFor } from '../support/wait-for.js';
 import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
@@ -36,14 +36,12 @@ const agents = new Map<string, AgentProcess>();
 const watchers: ChildProcess[] = [];
 let link: { readonly host: string; destroy(): Promise<void> } | undefined;
 
-async function ok(args: readonly string[], input?: string): Promise<string> {
-  const result = await kubectl(['-n', namespace, ...args], input === undefined ? {} : { input });
-  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
-  return result.stdout;
+function ok(args: readonly string[], input?: string): Promise<string> {
+  return kubectlOk(['-n', namespace, ...args], input);
 }
 
-async function volume(name: string): Promise<ReplicatedVolume> {
-  return parseReplicatedVolume(JSON.parse(await ok(['get', 'replicatedvolume', name, '-o', 'json'])));
+function volume(name: string): Promise<ReplicatedVolume> {
+  return readVolume(namespace, name);
 }
 
 function agent(node: string): AgentProcess {
@@ -63,13 +61,6 @@ async function newOperator(identity: string): Promise<OperatorProcess> {
   });
   operators.push(started);
   return started;
-}
-
-async function markNotReady(node: string): Promise<void> {
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const condition = { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'set by the test: the kubelet stopped posting', lastHeartbeatTime: now, lastTransitionTime: now };
-  const result = await kubectl(['patch', 'node', node, '--subresource', 'status', '--type', 'merge', '-p', JSON.stringify({ status: { conditions: [condition] } })]);
-  if (result.code !== 0) throw new Error(`marking ${node} NotReady failed: ${result.stderr}`);
 }
 
 async function createVolume(name: string, primary: string, bunker: string, secondary: string): Promise<void> {
@@ -167,7 +158,7 @@ describe('takeover faults under the real operator', () => {
     const killedAt = Date.now();
     await agent('tf-a').kill();
     agents.delete('tf-a');
-    await markNotReady('tf-a');
+    await markNodeNotReady('tf-a');
     await writer;
 
     // Resume the target so the takeover can start, and pause it again the moment it has.
@@ -237,8 +228,8 @@ describe('takeover faults under the real operator', () => {
     await Promise.all([agent('tf-d').kill(), agent('tf-e').kill()]);
     agents.delete('tf-d');
     agents.delete('tf-e');
-    await markNotReady('tf-d');
-    await markNotReady('tf-e');
+    await markNodeNotReady('tf-d');
+    await markNodeNotReady('tf-e');
     await writer;
     agent('tf-f').process.child.kill('SIGCONT');
 

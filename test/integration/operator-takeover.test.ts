@@ -8,14 +8,14 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseReplicatedVolume, type ReplicatedVolume } from '../../operator/src/api/index.js';
+import type { ReplicatedVolume } from '../../operator/src/api/index.js';
 import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { testCluster } from '../support/cluster.js';
 import { repoRoot } from '../support/control-plane.js';
 import { kubectl } from '../support/kubectl.js';
 import { runClient } from '../support/nbd-clients.js';
 import {
-  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, startOperator, testLinkAddress, type OperatorProcess,
+  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, kubectlOk, markNodeNotReady, readVolume, startOperator, testLinkAddress, type OperatorProcess,
 } from '../support/operator-process.js';
 import { waitFor } from '../support/wait-for.js';
 import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
@@ -30,14 +30,12 @@ let operator: OperatorProcess | undefined;
 const agents = new Map<string, AgentProcess>();
 let link: { readonly host: string; destroy(): Promise<void> } | undefined;
 
-async function ok(args: readonly string[], input?: string): Promise<string> {
-  const result = await kubectl(['-n', namespace, ...args], input === undefined ? {} : { input });
-  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
-  return result.stdout;
+function ok(args: readonly string[], input?: string): Promise<string> {
+  return kubectlOk(['-n', namespace, ...args], input);
 }
 
-async function volume(): Promise<ReplicatedVolume> {
-  return parseReplicatedVolume(JSON.parse(await ok(['get', 'replicatedvolume', name, '-o', 'json'])));
+function volume(): Promise<ReplicatedVolume> {
+  return readVolume(namespace, name);
 }
 
 function agent(node: string): AgentProcess {
@@ -46,13 +44,6 @@ function agent(node: string): AgentProcess {
   return found;
 }
 
-
-async function markNotReady(node: string): Promise<void> {
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const condition = { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'set by the test: the kubelet stopped posting', lastHeartbeatTime: now, lastTransitionTime: now };
-  const result = await kubectl(['patch', 'node', node, '--subresource', 'status', '--type', 'merge', '-p', JSON.stringify({ status: { conditions: [condition] } })]);
-  if (result.code !== 0) throw new Error(`marking ${node} NotReady failed: ${result.stderr}`);
-}
 
 beforeAll(async () => {
   await buildWorkspace();
@@ -100,7 +91,7 @@ describe('the operator taking over from a killed primary', () => {
     const killedAt = Date.now();
     await agent('tk-a').kill();
     agents.delete('tk-a');
-    await markNotReady('tk-a');
+    await markNodeNotReady('tk-a');
 
     const done = await waitFor('the takeover to be recorded', async () => {
       const rv = await volume();
@@ -136,10 +127,10 @@ describe('the operator taking over from a killed primary', () => {
         placement: { primary: { node: 'tk-a' }, bunker: { node: 'tk-b' }, secondary: { node: 'tk-c' } },
       },
     }));
-    const get = async (): Promise<ReplicatedVolume> => parseReplicatedVolume(JSON.parse(await ok(['get', 'replicatedvolume', manual, '-o', 'json'])));
+    const get = (): Promise<ReplicatedVolume> => readVolume(namespace, manual);
     await waitFor(`${manual} to be Ready`, async () => ((await get()).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
 
-    await markNotReady('tk-a');
+    await markNodeNotReady('tk-a');
     await waitFor('PrimaryFailed to be True', async () => ((await get()).status?.conditions?.find((c) => c.type === 'PrimaryFailed')?.status === 'True' ? true : undefined), { timeoutMs: 20_000 });
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const waiting = await get();

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canUseNetns, createTestNetwork } from './netns.js';
+import { parseReplicatedVolume, type ReplicatedVolume } from '../../operator/src/api/index.js';
 import { promisify } from 'node:util';
 import { repoRoot } from './control-plane.js';
 import { kubectl } from './kubectl.js';
@@ -96,7 +97,8 @@ export async function testLinkAddress(subnetBase: number): Promise<{ readonly ho
   return { host: link.rootIp, destroy: () => network.destroy() };
 }
 
-async function kubectlOk(args: readonly string[], input?: string): Promise<string> {
+/** kubectl that throws, with its stderr, unless it succeeds; resolves with its stdout. */
+export async function kubectlOk(args: readonly string[], input?: string): Promise<string> {
   const result = await kubectl(args, input === undefined ? {} : { input });
   if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
   return result.stdout;
@@ -118,4 +120,16 @@ export async function ensureReadyNode(name: string): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const ready = { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'set by the test', lastHeartbeatTime: now, lastTransitionTime: now };
   await kubectlOk(['patch', 'node', name, '--subresource', 'status', '--type', 'merge', '-p', JSON.stringify({ status: { conditions: [ready] } })]);
+}
+
+/** The Node's Ready condition goes Unknown, as when its kubelet stops posting status. */
+export async function markNodeNotReady(name: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const unknown = { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'set by the test: the kubelet stopped posting', lastHeartbeatTime: now, lastTransitionTime: now };
+  await kubectlOk(['patch', 'node', name, '--subresource', 'status', '--type', 'merge', '-p', JSON.stringify({ status: { conditions: [unknown] } })]);
+}
+
+/** A ReplicatedVolume read with kubectl and parsed by the operator's own adapter. */
+export async function readVolume(namespace: string, name: string): Promise<ReplicatedVolume> {
+  return parseReplicatedVolume(JSON.parse(await kubectlOk(['-n', namespace, 'get', 'replicatedvolume', name, '-o', 'json'])));
 }
