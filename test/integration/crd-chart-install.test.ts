@@ -82,7 +82,7 @@ describe('helm install of charts/bunker', () => {
     ['create', 'services', ['-n', 'apps']],
     ['patch', 'endpointslices.discovery.k8s.io', ['-n', 'apps']],
     ['create', 'events', ['-n', 'apps']],
-    ['update', 'leases.coordination.k8s.io', ['-n', namespace]],
+    ['patch', 'leases.coordination.k8s.io', ['-n', namespace]],
     ['watch', 'leases.coordination.k8s.io', ['-n', namespace]],
   ])('lets the operator %s %s %j', async (verb, resource, where) => {
     expect(await can(operator, verb, resource, where)).toBe(true);
@@ -100,7 +100,7 @@ describe('helm install of charts/bunker', () => {
     expect(await can(operator, verb, resource, where)).toBe(false);
   });
 
-  it.each(['get', 'create', 'update'])('lets the agent %s Leases in the release namespace', async (verb) => {
+  it.each(['get', 'create', 'patch'])('lets the agent %s Leases in the release namespace', async (verb) => {
     expect(await can(agent, verb, 'leases.coordination.k8s.io', ['-n', namespace])).toBe(true);
   });
 

@@ -40,3 +40,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "bunker.agentName" -}}
 {{- printf "%s-agent" (include "bunker.fullname" .) -}}
 {{- end -}}
+
+{{/* runbook_url annotation of an alert, when monitoring.prometheusRule.runbookBaseUrl is set:
+call with (dict "alert" "BunkerDataVolumeFailed" "base" $url). */}}
+{{- define "bunker.runbookUrl" -}}
+{{- if .base -}}
+runbook_url: {{ printf "%s#%s" (trimSuffix "/" .base) (lower .alert) | quote }}
+{{- end -}}
+{{- end -}}

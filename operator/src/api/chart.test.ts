@@ -81,7 +81,7 @@ describe('charts/bunker', () => {
     const plain = await run(helm, ['lint', chart, '--strict']);
     expect(plain.stdout).toContain('0 chart(s) failed');
     const toggled = await run(helm, ['lint', chart, '--strict', '--set', 'volumeNamespaces={apps,db}', '--set', 'metrics.serviceMonitor.enabled=true',
-      '--set', 'metrics.prometheusRule.enabled=true', '--set', 'grafana.dashboard.enabled=true']);
+      '--set', 'monitoring.prometheusRule.enabled=true', '--set', 'monitoring.dashboard.enabled=true']);
     expect(toggled.stdout).toContain('0 chart(s) failed');
   }, 60_000);
 
@@ -117,7 +117,7 @@ describe('charts/bunker', () => {
     const objects = await render();
     const role = find(objects, 'Role', 'bunker-agent');
     expect(dig(role, 'metadata', 'namespace')).toBe('bunker-system');
-    expect(dig(role, 'rules')).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    expect(dig(role, 'rules')).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'patch'] }]);
     const bindings = objects.filter((object) => list(dig(object, 'subjects')).some((subject) => dig(subject, 'name') === 'bunker-agent'));
     expect(bindings.map((binding) => binding['kind'])).toEqual(['RoleBinding']);
   }, 60_000);
@@ -147,7 +147,7 @@ describe('charts/bunker', () => {
       'bunker-operator-metrics', 'bunker-agent-metrics',
     ]);
     expect(defaults.filter((object) => ['ServiceMonitor', 'PrometheusRule', 'ConfigMap'].includes(String(object['kind'])))).toEqual([]);
-    const toggled = await render('metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'grafana.dashboard.enabled=true');
+    const toggled = await render('metrics.serviceMonitor.enabled=true', 'monitoring.prometheusRule.enabled=true', 'monitoring.dashboard.enabled=true');
     expect(toggled.map((object) => object['kind'])).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule', 'ConfigMap']));
     const dashboard = dig(find(toggled, 'ConfigMap', 'bunker-dashboard'), 'data', 'bunker.json');
     expect(() => JSON.parse(String(dashboard))).not.toThrow();
