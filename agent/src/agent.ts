@@ -7,10 +7,12 @@ import {
   AgentService, ReplicationService, Health as WireHealth, toGrpcError,
   type AgentServer, type ReplicationServer, type ConfigureRequest, type ConfigureResponse, type DrainRequest, type DrainProgress,
   type StatusRequest, type StatusResponse, type ReleaseRequest, type ReleaseResponse, type FetchRequest, type FetchBlock,
-  type LogBatch, type LogAck, type VolumeStatus,
+  type LogBatch, type LogAck, type VolumeStatus, type ResyncRequest, type ResyncResponse, type ResyncStatus,
+  type RegionChecksumsRequest, type RegionChecksumsResponse, type ReadRegionRequest, type ReadRegionResponse,
+  type DivergenceInfoRequest, type DivergenceInfoResponse, ResyncState,
 } from '@bunker/proto';
 import { BunkerError } from '@bunker/proto/bunker-error';
-import type { Epoch, NodeName } from '@bunker/proto/ids';
+import type { Epoch, NodeName, Seq } from '@bunker/proto/ids';
 import type { AgentConfig } from './config/agent-config.js';
 import type { Logger } from './observability/logger.js';
 import { NbdServer } from './nbd/nbd-server.js';
@@ -24,8 +26,17 @@ import { recordFromRequest, roleToWire, InvalidRequestError } from './server/int
 import { removeVolumeFiles } from './volume/volume-storage.js';
 import { persisted } from './replication/index.js';
 import type { AgentMetrics } from './observability/agent-metrics.js';
+import { ResyncRunner, type ResyncStatusView, type ResyncTarget } from './resync/resync-runner.js';
+import { ResyncRecordStore } from './resync/resync-record.js';
+import { GrpcResyncSource } from './resync/grpc-resync-source.js';
+import { systemClock } from './resync/rate-limiter.js';
+import { blockChecksums } from './resync/block-checksums.js';
 
 const DRAIN_PROGRESS_MS = 100;
+/** One RegionChecksums call reads at most this much; one ReadRegion returns at most this much. */
+const CHECKSUM_BYTES_MAX = 16 * 1024 * 1024;
+const READ_REGION_BYTES_MAX = 4 * 1024 * 1024;
+const RESYNC_RATE_MIN = 1024 * 1024;
 
 function splitAddress(address: string): { host: string; port: number } {
   const at = address.lastIndexOf(':');
@@ -38,6 +49,10 @@ export class Agent {
   private readonly store: IntentStore;
   private readonly clients = new ReplicationClients();
   private readonly logCountsSeen = new Map<string, { entries: number; batches: number }>();
+  private readonly resyncs = new Map<string, ResyncRunner>();
+  private readonly resyncSeen = new Map<string, { compared: number; copied: number }>();
+  /** Primaries reopened at start: they serve nothing until the operator confirms the role. */
+  private readonly awaitingConfirmation = new Set<string>();
   private readonly grpc = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
   readonly nbd: NbdServer;
   grpcPort = 0;
@@ -60,7 +75,10 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    for (const record of await this.store.loadAll()) await this.openVolume(record);
+    for (const record of await this.store.loadAll()) {
+      if (record.intent.role === 'primary') this.awaitingConfirmation.add(record.shape.volume);
+      await this.openVolume(record);
+    }
     this.grpc.addService(AgentService, this.agentServer());
     this.grpc.addService(ReplicationService, this.replicationServer());
     this.grpcPort = await new Promise<number>((resolve, reject) => {
@@ -114,7 +132,9 @@ export class Agent {
   private async syncExport(name: string, serving: boolean): Promise<void> {
     const volume = this.volumes.get(name);
     try {
-      if (serving && volume !== undefined) {
+      if (serving && volume !== undefined && this.awaitingConfirmation.has(name)) {
+        this.logger.info(this.logFields(name), 'reopened as primary: not serving until the operator confirms the role');
+      } else if (serving && volume !== undefined) {
         this.nbd.addExport(name, new ReplicatedBlockDevice(volume), { description: `Bunker volume ${name} (primary)` });
         this.logger.info(this.logFields(name), 'serving the volume over NBD');
       } else {
@@ -150,7 +170,14 @@ export class Agent {
       nbdAddress: s.serving ? `${splitAddress(this.config.nbdListen).host}:${this.nbdPort}` : '',
       trackingChanges: s.changeMapRegions !== null,
       firstSeq: s.log.firstSeq,
+      resync: this.resyncStatus(volume.name),
+      awaitingConfirmation: this.awaitingConfirmation.has(volume.name),
     };
+  }
+
+  private resyncStatus(name: string): ResyncStatus | undefined {
+    const runner = this.resyncs.get(name);
+    return runner === undefined ? undefined : resyncToWire(runner.status());
   }
 
   private async configure(request: ConfigureRequest): Promise<ConfigureResponse> {
@@ -164,7 +191,8 @@ export class Agent {
       await this.store.save(fresh);
       volume = await this.openVolume(fresh);
     }
-    const answer = await volume.configure(record, intent);
+    if (request.clearChangeMap && intent.role !== 'primary') throw new InvalidRequestError('clearChangeMap applies to a primary only');
+    const answer = await volume.configure(record, intent, { clearChangeMap: request.clearChangeMap });
     if (answer.kind === 'rejected') {
       const rejection = answer.rejection;
       const code = rejection.kind === 'StaleEpoch' ? 'StaleEpoch' : rejection.kind === 'Busy' ? 'Busy' : 'WrongRole';
@@ -172,7 +200,149 @@ export class Agent {
         hint: rejection.kind === 'StaleEpoch' ? 'the operator must use the newest epoch from the volume status' : '',
       });
     }
+    if (this.awaitingConfirmation.delete(record.shape.volume) && volume.status().serving) await this.syncExport(record.shape.volume, true);
     return { status: this.volumeStatus(volume) };
+  }
+
+  /**
+   * Failback: start or resume resynchronizing this replica from the primary. The replica must
+   * hold role none in the primary's epoch (fenced, serving nothing), or be the secondary a
+   * recorded resync made it (resumed verification). Answers at once; Status reports progress.
+   */
+  private async resync(request: ResyncRequest): Promise<ResyncResponse> {
+    const name = request.volume;
+    const volume = this.volumes.get(name);
+    if (volume === undefined) {
+      throw new BunkerError('UnknownVolume', `no volume ${name} on ${this.config.node}`, { hint: 'configure the volume on this agent (role none, in the primary\'s epoch) first' });
+    }
+    const source = request.source;
+    if (source === undefined || source.node === '' || !/^[^\s:]+:\d{1,5}$/.test(source.address)) {
+      throw new InvalidRequestError(`resync of ${name}: source must name the primary's node and host:port`);
+    }
+    if (!Number.isSafeInteger(request.bytesPerSecondMax) || request.bytesPerSecondMax < RESYNC_RATE_MIN) {
+      throw new InvalidRequestError(`resync of ${name}: bytesPerSecondMax must be at least ${RESYNC_RATE_MIN}, got ${request.bytesPerSecondMax}`);
+    }
+    const existing = this.resyncs.get(name);
+    if (existing !== undefined && existing.epoch === request.epoch) {
+      existing.setRate(request.bytesPerSecondMax);
+      const state = existing.status().state;
+      if (!existing.active && (state === 'running' || state === 'verifying')) this.startResync(name, existing);
+      return { resync: resyncToWire(existing.status()) };
+    }
+    const s = volume.status();
+    if (s.epoch !== request.epoch) {
+      throw new BunkerError('StaleEpoch', `resync of ${name}: this replica holds epoch ${s.epoch}, the request names ${request.epoch}`, { hint: 'configure the replica as none in the primary\'s epoch first' });
+    }
+    const records = new ResyncRecordStore(this.store.volumeDir(name));
+    if (s.role === 'secondary') {
+      const saved = await records.load();
+      if (saved === null || saved.plan.epoch !== request.epoch || saved.progress.state === 'running') {
+        throw new BunkerError('WrongRole', `resync of ${name}: this replica already follows the primary as secondary`, { hint: 'a secondary is resynchronized only after it is fenced to role none' });
+      }
+    } else if (s.role !== 'none') {
+      throw new BunkerError('WrongRole', `resync of ${name}: this replica is ${s.role}; only a fenced replica (role none) is resynchronized`, { hint: 'configure it as none in the primary\'s epoch first' });
+    }
+    const data = volume.data;
+    if (data === null) throw new BunkerError('WrongRole', `resync of ${name}: this replica keeps no data volume`);
+    const epoch = request.epoch as Epoch;
+    const target: ResyncTarget = {
+      sizeBytes: volume.record.shape.sizeBytes,
+      read: (offset, length) => data.read(offset, length),
+      write: (offset, bytes) => data.write(offset, bytes),
+      flush: () => data.flush(),
+      history: () => volume.history(),
+      entriesAfter: (seq) => volume.logEntriesAfter(seq),
+      appliedSeq: () => volume.status().appliedSeq,
+      logFirstSeq: () => volume.logFirstSeq(),
+      follow: async (baseSeq: Seq) => {
+        const now = volume.status();
+        if (now.role === 'secondary' && now.epoch === epoch) return;
+        const answer = await volume.configure(
+          { shape: volume.record.shape, addresses: { ...volume.record.addresses, [source.node]: source.address } },
+          { role: 'secondary', epoch, modes: volume.record.intent.modes, primary: source.node as NodeName, bunker: null, secondary: null },
+          { resetLogToSeq: baseSeq },
+        );
+        if (answer.kind === 'rejected') throw new BunkerError('WrongRole', `following ${source.node} after the copy was refused: ${JSON.stringify(answer.rejection)}`);
+        volume.markDataResynchronized();
+      },
+    };
+    const runner = new ResyncRunner(
+      { epoch: request.epoch, bytesPerSecondMax: request.bytesPerSecondMax, full: request.full },
+      new GrpcResyncSource(source.node, this.clients.get(source.address), name, request.epoch),
+      target, records, systemClock,
+    );
+    this.resyncs.set(name, runner);
+    this.startResync(name, runner);
+    return { resync: resyncToWire(runner.status()) };
+  }
+
+  private startResync(name: string, runner: ResyncRunner): void {
+    this.logger.info(this.logFields(name), 'resynchronization started');
+    void runner.start().then(() => {
+      const status = runner.status();
+      const level = status.state === 'failed' ? 'warn' : 'info';
+      this.logger[level]({ ...this.logFields(name), resync: status }, `resynchronization ${status.state}`);
+    });
+  }
+
+  /** The primary of `epoch` for a resync source call, with its data volume. */
+  private resyncSource(name: string, epoch: number): VolumeReplica & { data: NonNullable<VolumeReplica['data']> } {
+    const volume = this.volumes.get(name);
+    if (volume === undefined) throw new BunkerError('UnknownVolume', `no volume ${name} on ${this.config.node}`);
+    const s = volume.status();
+    if (s.role !== 'primary' || s.epoch !== epoch) {
+      throw new BunkerError(s.epoch > epoch ? 'StaleEpoch' : 'NotPrimary', `${this.config.node} holds ${name} as ${s.role} in epoch ${s.epoch}, not primary in epoch ${epoch}`, {
+        hint: 'the operator restarts the resync from the current primary',
+      });
+    }
+    if (volume.data === null) throw new BunkerError('WrongRole', `${name} has no data volume on ${this.config.node}`);
+    return volume as VolumeReplica & { data: NonNullable<VolumeReplica['data']> };
+  }
+
+  private checkRange(name: string, sizeBytes: number, offset: number, length: number, max: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || length > max || offset + length > sizeBytes) {
+      throw new InvalidRequestError(`${name}: region ${offset}+${length} is outside the volume (${sizeBytes} bytes) or larger than ${max} bytes`);
+    }
+  }
+
+  private async regionChecksums(request: RegionChecksumsRequest): Promise<RegionChecksumsResponse> {
+    const volume = this.resyncSource(request.volume, request.epoch);
+    const block = request.blockBytes;
+    if (!Number.isSafeInteger(block) || block < 512 || block > 1024 * 1024 || (block & (block - 1)) !== 0) {
+      throw new InvalidRequestError(`blockBytes must be a power of two from 512 to 1 MiB, got ${block}`);
+    }
+    const total = request.regions.reduce((sum, region) => sum + region.length, 0);
+    if (total > CHECKSUM_BYTES_MAX) throw new InvalidRequestError(`checksums of ${total} bytes asked; at most ${CHECKSUM_BYTES_MAX} per call`);
+    // Read the applied mark first: the data read afterwards holds at least that much.
+    const appliedSeq = volume.status().appliedSeq;
+    const checksums: Buffer[] = [];
+    for (const region of request.regions) {
+      this.checkRange(request.volume, volume.record.shape.sizeBytes, region.offset, region.length, CHECKSUM_BYTES_MAX);
+      checksums.push(...blockChecksums(await volume.data.read(region.offset, region.length), block));
+    }
+    return { checksums, appliedSeq };
+  }
+
+  private async readRegion(request: ReadRegionRequest): Promise<ReadRegionResponse> {
+    const volume = this.resyncSource(request.volume, request.epoch);
+    const region = request.region;
+    if (region === undefined) throw new InvalidRequestError('region is required');
+    this.checkRange(request.volume, volume.record.shape.sizeBytes, region.offset, region.length, READ_REGION_BYTES_MAX);
+    const appliedSeq = volume.status().appliedSeq;
+    return { data: await volume.data.read(region.offset, region.length), appliedSeq };
+  }
+
+  private divergenceInfo(request: DivergenceInfoRequest): DivergenceInfoResponse {
+    const volume = this.resyncSource(request.volume, request.epoch);
+    const divergenceSeq = volume.record.intent.divergenceSeq;
+    return {
+      divergenceSeq: divergenceSeq ?? 0,
+      hasDivergence: divergenceSeq !== null,
+      changedRegions: volume.changeMapRegions() ?? [],
+      regionBytes: volume.record.shape.regionBytes,
+      appliedSeq: volume.status().appliedSeq,
+      sizeBytes: volume.record.shape.sizeBytes,
+    };
   }
 
   private agentServer(): AgentServer {
@@ -186,6 +356,9 @@ export class Agent {
         callback(null, { node: this.config.node, volumes });
       },
       drain: (call: ServerWritableStream<DrainRequest, DrainProgress>) => void this.drain(call),
+      resync: (call: ServerUnaryCall<ResyncRequest, ResyncResponse>, callback: sendUnaryData<ResyncResponse>) => {
+        this.resync(call.request).then((response) => callback(null, response), (error: unknown) => callback(toGrpcError(error), null));
+      },
       release: (call: ServerUnaryCall<ReleaseRequest, ReleaseResponse>, callback: sendUnaryData<ReleaseResponse>) => {
         this.release(call.request).then(() => callback(null, {}), (error: unknown) => callback(toGrpcError(error), null));
       },
@@ -282,8 +455,19 @@ export class Agent {
           callback(toGrpcError(error), null);
         }
       },
-      regionChecksums: (_call, callback) => callback({ code: status.UNIMPLEMENTED, details: 'resynchronization is not implemented yet' }, null),
-      readRegion: (_call, callback) => callback({ code: status.UNIMPLEMENTED, details: 'resynchronization is not implemented yet' }, null),
+      regionChecksums: (call, callback) => {
+        this.regionChecksums(call.request).then((response) => callback(null, response), (error: unknown) => callback(toGrpcError(error), null));
+      },
+      readRegion: (call, callback) => {
+        this.readRegion(call.request).then((response) => callback(null, response), (error: unknown) => callback(toGrpcError(error), null));
+      },
+      divergenceInfo: (call, callback) => {
+        try {
+          callback(null, this.divergenceInfo(call.request));
+        } catch (error) {
+          callback(toGrpcError(error), null);
+        }
+      },
     };
   }
 
@@ -304,6 +488,8 @@ export class Agent {
       this.logCountsSeen.set(volume.name, { entries: usage.entries, batches: usage.batches });
       this.metrics.logUsedBytes.set(labels, usage.usedBytes);
       this.metrics.logSizeBytes.set(labels, usage.sizeBytes);
+      this.metrics.dataVolumeFailed.set({ volume: volume.name }, volume.lastHealth.kind === 'data-failed' ? 1 : 0);
+      this.refreshResyncMetrics(volume.name);
       if (s.role !== 'primary') continue;
       for (const [peer, durable] of [['bunker', s.bunkerDurableSeq], ['secondary', s.secondaryDurableSeq]] as const) {
         const lag = volume.lagOf(durable);
@@ -316,6 +502,18 @@ export class Agent {
     }
   }
 
+  private refreshResyncMetrics(name: string): void {
+    const runner = this.resyncs.get(name);
+    if (runner === undefined) return;
+    const r = runner.status();
+    this.metrics.resyncRunning.set({ volume: name }, runner.active ? 1 : 0);
+    this.metrics.resyncBytesLeft.set({ volume: name }, Math.max(0, r.bytesTotal - r.bytesDone));
+    const seen = this.resyncSeen.get(name) ?? { compared: 0, copied: 0 };
+    this.metrics.resyncBytesCompared.inc({ volume: name }, Math.max(0, r.bytesDone - seen.compared));
+    this.metrics.resyncBytesCopied.inc({ volume: name }, Math.max(0, r.bytesCopied - seen.copied));
+    this.resyncSeen.set(name, { compared: r.bytesDone, copied: r.bytesCopied });
+  }
+
   /** Graceful stop: refuse new work, finish in-flight writes, persist, close. */
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.grpc.tryShutdown(() => resolve()));
@@ -323,4 +521,25 @@ export class Agent {
     for (const volume of this.volumes.values()) await volume.close();
     this.clients.closeAll();
   }
+}
+
+function resyncToWire(view: ResyncStatusView): ResyncStatus {
+  const state = { running: ResyncState.RESYNC_STATE_RUNNING, verifying: ResyncState.RESYNC_STATE_VERIFYING, finished: ResyncState.RESYNC_STATE_FINISHED, failed: ResyncState.RESYNC_STATE_FAILED }[view.state];
+  return {
+    state,
+    full: view.full,
+    sourceNode: view.sourceNode,
+    epoch: view.epoch,
+    regionsTotal: view.regionsTotal,
+    regionsDone: view.regionsDone,
+    bytesTotal: view.bytesTotal,
+    bytesDone: view.bytesDone,
+    bytesCopied: view.bytesCopied,
+    bytesSkipped: view.bytesSkipped,
+    rateBytesPerSecond: view.rateBytesPerSecond,
+    baseSeq: view.baseSeq,
+    message: view.message,
+    startedAtMs: view.startedAtMs,
+    finishedAtMs: view.finishedAtMs,
+  };
 }

@@ -175,7 +175,7 @@ function configureRequest(uid: string, options: BunkerOptions, role: Role, peers
     volume: VOLUME, volumeUid: uid, epoch: 1, role, sizeBytes: options.volumeBytes, logBytes: options.logBytes,
     recovery: RecoveryMode.RECOVERY_MODE_SYNC, secondary: SecondaryMode.SECONDARY_MODE_ASYNC,
     fillPolicy: FillPolicy.FILL_POLICY_TRACK_CHANGES, changeMapRegionBytes: 64 * 1024,
-    primary: peers.primary, bunker: peers.bunker, secondaryPeer: peers.secondaryPeer,
+    primary: peers.primary, bunker: peers.bunker, secondaryPeer: peers.secondaryPeer, clearChangeMap: false,
   };
 }
 

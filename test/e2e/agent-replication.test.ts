@@ -49,7 +49,7 @@ function request(role: Role, epoch: number, peers: Peers, volume = VOLUME): Conf
     volume, volumeUid, epoch, role, sizeBytes: SIZE_BYTES, logBytes: 64 * MiB,
     recovery: RecoveryMode.RECOVERY_MODE_SYNC, secondary: SecondaryMode.SECONDARY_MODE_ASYNC,
     fillPolicy: FillPolicy.FILL_POLICY_TRACK_CHANGES, changeMapRegionBytes: 64 * 1024,
-    primary: peers.primary, bunker: peers.bunker, secondaryPeer: peers.secondaryPeer,
+    primary: peers.primary, bunker: peers.bunker, secondaryPeer: peers.secondaryPeer, clearChangeMap: false,
   };
 }
 

@@ -43,7 +43,7 @@ function request(volume: string, volumeUid: string, role: Role, epoch: number, p
     fillPolicy: FillPolicy.FILL_POLICY_TRACK_CHANGES, changeMapRegionBytes: 64 * 1024,
     primary: peers.primary === undefined ? undefined : peer(peers.primary),
     bunker: peers.bunker === undefined ? undefined : peer(peers.bunker),
-    secondaryPeer: peers.secondary === undefined ? undefined : peer(peers.secondary),
+    secondaryPeer: peers.secondary === undefined ? undefined : peer(peers.secondary), clearChangeMap: false,
   };
 }
 

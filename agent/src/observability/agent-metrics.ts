@@ -27,6 +27,11 @@ export class AgentMetrics {
   readonly epoch = new Gauge({ name: 'bunker_volume_epoch', help: 'Epoch this agent holds for the volume.', labelNames: ['volume'] as const, registers: [this.registry] });
   readonly durableSeq = new Gauge({ name: 'bunker_log_durable_sequence', help: 'Highest sequence durable in this agent\'s log.', labelNames: ['volume', 'role'] as const, registers: [this.registry] });
   readonly appliedSeq = new Gauge({ name: 'bunker_data_applied_sequence', help: 'Highest sequence applied to the data volume.', labelNames: ['volume', 'role'] as const, registers: [this.registry] });
+  readonly dataVolumeFailed = new Gauge({ name: 'bunker_data_volume_failed', help: '1 when the data volume returned I/O errors (the operator takes over from a failed primary).', labelNames: ['volume'] as const, registers: [this.registry] });
+  readonly resyncRunning = new Gauge({ name: 'bunker_resync_running', help: '1 while this replica is being resynchronized from the primary (failback or full copy).', labelNames: ['volume'] as const, registers: [this.registry] });
+  readonly resyncBytesLeft = new Gauge({ name: 'bunker_resync_bytes_left', help: 'Bytes of candidate regions the running resync has not compared or copied yet.', labelNames: ['volume'] as const, registers: [this.registry] });
+  readonly resyncBytesCopied = new Counter({ name: 'bunker_resync_copied_bytes_total', help: 'Bytes copied from the primary by resynchronization (regions whose checksums differed).', labelNames: ['volume'] as const, registers: [this.registry] });
+  readonly resyncBytesCompared = new Counter({ name: 'bunker_resync_compared_bytes_total', help: 'Bytes compared by checksum during resynchronization (copied or skipped as identical).', labelNames: ['volume'] as const, registers: [this.registry] });
 
   constructor(node: string) {
     this.registry.setDefaultLabels({ node });

@@ -137,14 +137,53 @@ export class VolumeReplica {
     });
   }
 
-  /** Operator's Configure: persist the new record's shape and addresses, then step the intent. */
-  async configure(record: Omit<VolumeRecord, 'intent'>, intent: Intent): Promise<ConfigureAnswer> {
+  /**
+   * Operator's Configure: persist the new record's shape and addresses, then step the intent.
+   * `resetLogToSeq`: a failback's resynchronized replica follows from there; `clearChangeMap`:
+   * the primary's failback is verified.
+   */
+  async configure(record: Omit<VolumeRecord, 'intent'>, intent: Intent, options: { readonly resetLogToSeq?: Seq; readonly clearChangeMap?: boolean } = {}): Promise<ConfigureAnswer> {
     this.record = { ...this.record, shape: record.shape, addresses: record.addresses };
     const configureId = (this.configureIds += 1);
     return new Promise((resolve) => {
       this.pendingConfigures.set(configureId, resolve);
-      this.deliver({ kind: 'configure', configureId, intent, resetLogToSeq: null, clearChangeMap: false });
+      this.deliver({ kind: 'configure', configureId, intent, resetLogToSeq: options.resetLogToSeq ?? null, clearChangeMap: options.clearChangeMap ?? false });
     });
+  }
+
+  /** What a resynchronization needs to know of this replica's own history. */
+  history(): { firstSeq: Seq; lastSeq: Seq; appliedSeq: Seq; dataReplaced: boolean; changeMapRegions: number[] } {
+    const log = this.files.log;
+    const status = this.replica.status();
+    const regionBytes = this.record.shape.regionBytes;
+    return {
+      firstSeq: log.firstSeq,
+      lastSeq: log.durableSeq,
+      appliedSeq: status.appliedSeq,
+      dataReplaced: this.files.dataReplaced,
+      changeMapRegions: [...this.files.changeMap.regions()].flatMap((r) => regionIndexes(r.offset, r.length, regionBytes)),
+    };
+  }
+
+  /** This replica's durable log entries after `afterSeq`, in blocks. */
+  logEntriesAfter(afterSeq: Seq): AsyncIterable<readonly Entry[]> {
+    const log = this.files.log;
+    const from = Math.max(afterSeq, log.firstSeq - 1) as Seq;
+    return log.readFrom(from, { entriesMax: 256, bytesMax: 8 * 1024 * 1024 });
+  }
+
+  /** The primary's change map since its takeover (what a failback compares), or null. */
+  changeMapRegions(): number[] | null {
+    return this.replica.changeMapRegions();
+  }
+
+  logFirstSeq(): Seq {
+    return this.files.log.firstSeq;
+  }
+
+  /** The resynchronized data volume is the new history: it is no longer a replaced one. */
+  markDataResynchronized(): void {
+    this.files = { ...this.files, dataReplaced: false };
   }
 
   attachInbound(peer: NodeName, kind: 'append' | 'ship', call: Parameters<PeerLinks['attachInbound']>[2]): void {

@@ -27,6 +27,8 @@ export interface VolumeFiles {
   readonly data: DataVolume | null;
   readonly changeMap: LogChangeMap;
   readonly incomplete: Entry[];
+  /** The data file did not exist and was created empty while the log already held history. */
+  readonly dataReplaced: boolean;
 }
 
 function fillPolicy(shape: VolumeShape): FillPolicy {
@@ -46,7 +48,9 @@ async function openOrCreateLog(path: string, shape: VolumeShape, sizeBytes: numb
 export async function openVolumeFiles(dir: string, shape: VolumeShape, keepsData: boolean): Promise<VolumeFiles> {
   const log = await openOrCreateLog(join(dir, LOG_FILE), shape, shape.logBytes);
   const staging = keepsData ? await openOrCreateLog(join(dir, STAGING_FILE), shape, STAGING_LOG_BYTES) : null;
-  const data = keepsData ? await DataVolume.open(join(dir, DATA_FILE), shape.sizeBytes) : null;
+  const dataPath = join(dir, DATA_FILE);
+  const dataReplaced = keepsData && !existsSync(dataPath) && (log.durableSeq > 0 || log.epoch > 0);
+  const data = keepsData ? await DataVolume.open(dataPath, shape.sizeBytes) : null;
   const mapPath = join(dir, MAP_FILE);
   const changeMap = existsSync(mapPath)
     ? await LogChangeMap.open(await FileStorage.open(mapPath), { volumeUid: shape.volumeUid })
@@ -57,7 +61,7 @@ export async function openVolumeFiles(dir: string, shape: VolumeShape, keepsData
   if (keepsData) {
     for await (const block of log.incomplete({ entriesMax: 256, bytesMax: 8 * 1024 * 1024 })) incomplete.push(...block);
   }
-  return { log, staging, data, changeMap, incomplete };
+  return { log, staging, data, changeMap, incomplete, dataReplaced };
 }
 
 /** A replaced log: everything in it is gone, the next entry follows `after`. */

@@ -4,7 +4,7 @@ import { credentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
 import {
   AgentClient, fromGrpcError,
   type ConfigureRequest, type ConfigureResponse, type DrainProgress, type DrainRequest,
-  type StatusResponse, type ReleaseRequest,
+  type StatusResponse, type ReleaseRequest, type ResyncRequest, type ResyncResponse,
 } from '@bunker/proto';
 
 export interface AgentCallOptions {
@@ -52,6 +52,15 @@ export class AgentConnection {
       this.client.release(request, new Metadata(), { deadline: deadline(options) }, (error) => {
         if (error !== null) reject(fromGrpcError(error, `release ${request.volume} on ${this.address}`));
         else resolve();
+      });
+    });
+  }
+
+  resync(request: ResyncRequest, options?: AgentCallOptions): Promise<ResyncResponse> {
+    return new Promise((resolve, reject) => {
+      this.client.resync(request, new Metadata(), { deadline: deadline(options) }, (error, response) => {
+        if (error !== null) reject(fromGrpcError(error, `resync ${request.volume} on ${this.address}`));
+        else resolve(response);
       });
     });
   }

@@ -1,7 +1,7 @@
 // The three agent calls a reconcile makes, addressed by the agent's gRPC address, over the
 // cached connections. Deadlines are short: a reconcile must not hang on one dead agent, and
 // whatever did not answer is asked again at the next reconcile.
-import type { ConfigureRequest, DrainProgress, DrainRequest, ReleaseRequest, StatusResponse } from '@bunker/proto';
+import type { ConfigureRequest, DrainProgress, DrainRequest, ReleaseRequest, ResyncRequest, ResyncResponse, StatusResponse } from '@bunker/proto';
 import type { AgentConnections } from './agent-connection.js';
 
 export interface AgentPort {
@@ -10,6 +10,8 @@ export interface AgentPort {
   release(address: string, request: ReleaseRequest): Promise<void>;
   /** A takeover drain; resolves with its last progress once the target is promoted. */
   drain(address: string, request: DrainRequest): Promise<DrainProgress>;
+  /** Starts or resumes a failback resynchronization; answers at once. */
+  resync(address: string, request: ResyncRequest): Promise<ResyncResponse>;
 }
 
 export interface AgentDeadlines {
@@ -29,5 +31,6 @@ export function agentPort(connections: AgentConnections, deadlines: AgentDeadlin
     configure: (address, request) => connections.get(address).configure(request, { deadlineMs: deadlines.configureMs }),
     release: (address, request) => connections.get(address).release(request, { deadlineMs: deadlines.releaseMs }),
     drain: (address, request) => connections.get(address).drain(request, () => undefined, { deadlineMs: deadlines.drainMs }),
+    resync: (address, request) => connections.get(address).resync(request, { deadlineMs: deadlines.configureMs }),
   };
 }

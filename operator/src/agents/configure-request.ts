@@ -19,6 +19,7 @@ export function toConfigureRequest(intent: AgentIntent): ConfigureRequest {
     primary: peer(intent.peers.primary),
     bunker: peer(intent.peers.bunker),
     secondaryPeer: peer(intent.peers.secondary),
+    clearChangeMap: intent.clearChangeMap === true,
   };
 }
 
@@ -26,8 +27,9 @@ function peer(ref: PeerRef | undefined): Peer | undefined {
   return ref === undefined ? undefined : { node: ref.node, address: ref.address };
 }
 
-function wireRole(role: RoleName): Role {
+function wireRole(role: RoleName | 'none'): Role {
   switch (role) {
+    case 'none': return Role.ROLE_NONE;
     case 'primary': return Role.ROLE_PRIMARY;
     case 'bunker': return Role.ROLE_BUNKER;
     case 'secondary': return Role.ROLE_SECONDARY;

@@ -45,7 +45,7 @@ export const takeoverReasonValues = ['NodeNotReady', 'AgentLeaseExpired', 'Volum
 export type TakeoverReason = (typeof takeoverReasonValues)[number];
 export const migrationStepValues = ['quiesce', 'drain', 'swap', 'resume'] as const;
 export type MigrationStep = (typeof migrationStepValues)[number];
-export const resyncStateValues = ['Pending', 'Running', 'Verifying', 'Finished'] as const;
+export const resyncStateValues = ['Pending', 'Running', 'Verifying', 'Finished', 'Failed'] as const;
 export type ResyncState = (typeof resyncStateValues)[number];
 export const resyncScopeValues = ['Changed', 'Full'] as const;
 export type ResyncScope = (typeof resyncScopeValues)[number];
@@ -889,7 +889,8 @@ export function parseMigrationRecord(value: unknown, path: string, issues: Issue
 export interface ResyncProgress {
   /**
    * Pending: planned, not started; Running: comparing and copying regions; Verifying: checking
-   * copied regions; Finished: the change map and the divergence record may be cleared.
+   * copied regions; Finished: the change map and the divergence record may be cleared; Failed:
+   * stopped with `message`, retried (the change map is kept).
    */
   readonly state: ResyncState;
   /**
@@ -913,6 +914,12 @@ export interface ResyncProgress {
   readonly bytesDone?: number;
   /** Bytes found identical by checksum and not copied. */
   readonly bytesSkipped?: number;
+  /** Bytes copied from the source (blocks whose checksums differed). */
+  readonly bytesCopied?: number;
+  /** When the resynchronization finished verifying. */
+  readonly finishedAt?: string;
+  /** What the resynchronization is doing, or why it failed. */
+  readonly message?: string;
   /** Copy rate over the last interval. */
   readonly rateBytesPerSecond?: number;
   /** Estimated seconds left at the current rate. */
@@ -933,6 +940,9 @@ export function parseResyncProgress(value: unknown, path: string, issues: Issues
   const bytesTotalValue = absent(o['bytesTotal']) ? undefined : parseInteger(o['bytesTotal'], at(path, 'bytesTotal'), issues, { minimum: 0 });
   const bytesDoneValue = absent(o['bytesDone']) ? undefined : parseInteger(o['bytesDone'], at(path, 'bytesDone'), issues, { minimum: 0 });
   const bytesSkippedValue = absent(o['bytesSkipped']) ? undefined : parseInteger(o['bytesSkipped'], at(path, 'bytesSkipped'), issues, { minimum: 0 });
+  const bytesCopiedValue = absent(o['bytesCopied']) ? undefined : parseInteger(o['bytesCopied'], at(path, 'bytesCopied'), issues, { minimum: 0 });
+  const finishedAtValue = absent(o['finishedAt']) ? undefined : parseString(o['finishedAt'], at(path, 'finishedAt'), issues, { maxLength: 64, dateTime: true });
+  const messageValue = absent(o['message']) ? undefined : parseString(o['message'], at(path, 'message'), issues, { maxLength: 1024 });
   const rateBytesPerSecondValue = absent(o['rateBytesPerSecond']) ? undefined : parseInteger(o['rateBytesPerSecond'], at(path, 'rateBytesPerSecond'), issues, { minimum: 0 });
   const etaSecondsValue = absent(o['etaSeconds']) ? undefined : parseInteger(o['etaSeconds'], at(path, 'etaSeconds'), issues, { minimum: 0 });
   if (issues.length > before || stateValue === undefined || scopeValue === undefined || sourceNodeValue === undefined || targetNodeValue === undefined) return undefined;
@@ -947,6 +957,9 @@ export function parseResyncProgress(value: unknown, path: string, issues: Issues
     ...(bytesTotalValue === undefined ? {} : { bytesTotal: bytesTotalValue }),
     ...(bytesDoneValue === undefined ? {} : { bytesDone: bytesDoneValue }),
     ...(bytesSkippedValue === undefined ? {} : { bytesSkipped: bytesSkippedValue }),
+    ...(bytesCopiedValue === undefined ? {} : { bytesCopied: bytesCopiedValue }),
+    ...(finishedAtValue === undefined ? {} : { finishedAt: finishedAtValue }),
+    ...(messageValue === undefined ? {} : { message: messageValue }),
     ...(rateBytesPerSecondValue === undefined ? {} : { rateBytesPerSecond: rateBytesPerSecondValue }),
     ...(etaSecondsValue === undefined ? {} : { etaSeconds: etaSecondsValue }),
   };

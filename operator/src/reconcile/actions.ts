@@ -19,7 +19,8 @@ export interface AgentIntent {
   readonly volume: string;
   readonly volumeUid: string;
   readonly epoch: Epoch;
-  readonly role: RoleName;
+  /** 'none': fenced, holding its data but serving and following nothing (a returning old primary). */
+  readonly role: RoleName | 'none';
   readonly sizeBytes: number;
   readonly logBytes: number;
   readonly recovery: RecoveryMode;
@@ -28,6 +29,8 @@ export interface AgentIntent {
   readonly changeMapRegionBytes: number;
   /** The primary's peers for the primary; the primary for the bunker and the secondary. */
   readonly peers: { readonly primary?: PeerRef; readonly bunker?: PeerRef; readonly secondary?: PeerRef };
+  /** Primary: the failback that needed its change map is verified; forget the map. */
+  readonly clearChangeMap?: boolean;
 }
 
 /** The primary's NBD endpoint, which the volume's Service and EndpointSlice publish. */
@@ -49,6 +52,11 @@ export type Action =
    * RPC, awaited with a deadline). Its figures are recorded in status.takeover when it ends.
    */
   | { readonly kind: 'drain'; readonly node: NodeName; readonly address: string; readonly volume: string; readonly epoch: Epoch; readonly bunker: PeerRef }
+  /**
+   * Failback: the fenced replica on `node` resynchronizes from the primary `source` (the
+   * Resync RPC starts or resumes it and answers at once; progress comes back through Status).
+   */
+  | { readonly kind: 'resync'; readonly node: NodeName; readonly address: string; readonly volume: string; readonly epoch: Epoch; readonly source: PeerRef; readonly bytesPerSecondMax: number }
   /** Last: once removed, the apiserver deletes the object. */
   | { readonly kind: 'remove-finalizer' };
 

@@ -5,7 +5,7 @@
 // conflict on the finalizer, an apiserver outage) is thrown: the reconcile fails and is
 // retried with backoff, as controller-runtime does with a returned error.
 import { BunkerError } from '@bunker/proto/bunker-error';
-import type { ConfigureRequest, DrainProgress, DrainRequest, ReleaseRequest } from '@bunker/proto';
+import type { ConfigureRequest, DrainProgress, DrainRequest, ReleaseRequest, ResyncRequest } from '@bunker/proto';
 import type { ReplicatedVolume } from '../api/index.js';
 import { toConfigureRequest } from '../agents/configure-request.js';
 import { KubeApiError } from '../kube/api-errors.js';
@@ -18,6 +18,7 @@ export interface ApplyPorts {
     configure(address: string, request: ConfigureRequest): Promise<unknown>;
     release(address: string, request: ReleaseRequest): Promise<void>;
     drain(address: string, request: DrainRequest): Promise<DrainProgress>;
+    resync(address: string, request: ResyncRequest): Promise<unknown>;
   };
 }
 
@@ -85,6 +86,12 @@ async function run(volume: ReplicatedVolume, action: Action, ports: ApplyPorts):
       return undefined;
     case 'drain':
       return undefined;
+    case 'resync':
+      await ports.agents.resync(action.address, {
+        volume: action.volume, epoch: action.epoch, source: { node: action.source.node, address: action.source.address },
+        bytesPerSecondMax: action.bytesPerSecondMax, full: false,
+      });
+      return undefined;
   }
 }
 
@@ -101,6 +108,8 @@ function expectedFailure(action: Action, error: unknown): ApplyFailure | null {
       return { action, reason: 'ReleaseFailed', code: error.code, message };
     case 'drain':
       return { action, reason: error.code === 'Unavailable' ? 'AgentUnreachable' : 'DrainFailed', code: error.code, message };
+    case 'resync':
+      return { action, reason: error.code === 'Unavailable' ? 'AgentUnreachable' : 'ResyncRefused', code: error.code, message };
     default:
       return null;
   }

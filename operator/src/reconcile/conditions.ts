@@ -12,7 +12,7 @@ import type { RoleName } from './observed.js';
 export const CONDITION_TYPES = ['Ready', 'Replicating', 'RecoveryCopyInSync', 'Degraded'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 /** Conditions the takeover adds (operator/src/takeover): the primary's failure, and a takeover under way. */
-export type TakeoverConditionType = 'PrimaryFailed' | 'FailingOver';
+export type TakeoverConditionType = 'PrimaryFailed' | 'FailingOver' | 'Resyncing';
 
 export interface ConditionDraft {
   readonly type: ConditionType | TakeoverConditionType;

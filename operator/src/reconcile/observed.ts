@@ -51,6 +51,29 @@ export interface ReplicaReport {
   readonly trackingChanges: boolean;
   /** Lowest sequence the replica's log still holds (the bunker's, for a takeover's gap check). */
   readonly firstSeq?: Seq;
+  /** A primary reopened after a restart that serves nothing until its role is confirmed. */
+  readonly awaitingConfirmation?: boolean;
+  /** This replica's resynchronization, running or last finished. */
+  readonly resync?: ReplicaResync;
+}
+
+/** A replica's resynchronization as its agent reports it. */
+export interface ReplicaResync {
+  readonly state: 'running' | 'verifying' | 'finished' | 'failed';
+  readonly full: boolean;
+  readonly sourceNode: string;
+  readonly epoch: Epoch;
+  readonly regionsTotal: number;
+  readonly regionsDone: number;
+  readonly bytesTotal: number;
+  readonly bytesDone: number;
+  readonly bytesCopied: number;
+  readonly bytesSkipped: number;
+  readonly rateBytesPerSecond: number;
+  readonly baseSeq: Seq;
+  readonly message: string;
+  readonly startedAtMs: number;
+  readonly finishedAtMs: number;
 }
 
 export type ReplicaFacts =

@@ -4,7 +4,7 @@
 // actions come in CONFIGURE_ORDER, so for a new volume the bunker and the secondary exist
 // before the primary starts appending to them; apply stops at the first refusal.
 import type { Epoch } from '@bunker/proto/ids';
-import { quantityBytes, type ReplicatedVolume } from '../api/index.js';
+import { quantityBytes, type ReplicatedVolume, type RoleStatuses } from '../api/index.js';
 import type { Action, AgentIntent, PeerRef } from './actions.js';
 import { CONFIGURE_ORDER, volumeKey, type RoleName } from './observed.js';
 import type { RoleCheck } from './role-check.js';
@@ -23,17 +23,20 @@ export function configureActions(volume: ReplicatedVolume, checks: Checks, epoch
     const check = checks[role];
     // NotConfigured is reported only past every node and agent problem: the agent is live.
     if (check.problem?.reason !== 'NotConfigured' || check.address === undefined) continue;
-    const peers = peerRefs(checks, role);
+    // A restarted primary waiting for confirmation is confirmed even while a peer's agent is
+    // away: that peer is named by its last known address and reached when it returns.
+    const recorded = check.report?.awaitingConfirmation === true ? volume.status?.roles : undefined;
+    const peers = peerRefs(checks, role, recorded);
     if (peers === undefined) continue;
     actions.push({ kind: 'configure', node: check.node, address: check.address, intent: agentIntent(volume, role, epoch, peers) });
   }
   return actions;
 }
 
-function peerRefs(checks: Checks, role: RoleName): AgentIntent['peers'] | undefined {
+function peerRefs(checks: Checks, role: RoleName, recorded?: RoleStatuses): AgentIntent['peers'] | undefined {
   const peers: Partial<Record<RoleName, PeerRef>> = {};
   for (const peer of PEERS_OF[role]) {
-    const address = checks[peer].address;
+    const address = checks[peer].address ?? recorded?.[peer]?.address;
     if (address === undefined) return undefined;
     peers[peer] = { node: checks[peer].node, address };
   }

@@ -23,6 +23,7 @@ import { REQUEUE_NOT_READY_MS, REQUEUE_PROGRESS_MS, REQUEUE_READY_MS } from './r
 import { checkRole, type RoleCheck } from './role-check.js';
 import { endpointStatus, lagStatus, nbdEndpoint, roleStatuses } from './role-status.js';
 import { planTakeover } from '../takeover/plan-takeover.js';
+import { needsFailback, planFailback } from '../failback/plan-failback.js';
 import { detectPrimaryFailure, PRIMARY_FAILED, primaryFailedCondition, unhealthyForMs, type PrimaryFailure } from '../takeover/primary-failure.js';
 
 /** While the primary is failed: look often, so the grace period ends on time. */
@@ -42,7 +43,7 @@ export function plan(observed: Observed): Plan {
   const endpoint = nbdEndpoint(checks.primary, observed.roles.primary.agent);
   const status = nextStatus(observed, checks, assessment, recorded ?? FIRST_EPOCH, endpoint);
   const failure = detectPrimaryFailure(observed.roles.primary, observed.nowMs);
-  const fencedSecondary = volume.status?.lastTakeover?.fromNode === checks.secondary.node;
+  const fencedSecondary = needsFailback(volume.status, checks.secondary.node);
   const watched = withTakeoverConditions(observed, status, failure, checks.primary.serving, fencedSecondary);
   const events = transitionEvents(volume.status?.conditions, watched.conditions ?? []);
   if (recorded === undefined) {
@@ -61,8 +62,18 @@ export function plan(observed: Observed): Plan {
     unhealthyForMs: unhealthyForMs(volume.status?.conditions, observed.nowMs),
   });
   if (takeover.kind === 'plan') return { ...takeover.plan, events: [...events, ...takeover.plan.events] };
-  // The old primary of the last takeover stays fenced: it is given no role (failback is later).
+  // The old primary of the last takeover is not configured as secondary as is: failback
+  // fences it, resynchronizes it, and only then lets it follow.
   const configure = configureActions(volume, checks, recorded).filter((action) => !(fencedSecondary && action.kind === 'configure' && action.intent.role === 'secondary'));
+  if (fencedSecondary) {
+    const failback = planFailback({ observed, checks, epoch: recorded, status: takeover.status });
+    return {
+      actions: [...finalizer, ...configure, ...failback.actions, { kind: 'publish-endpoint', endpoint }],
+      status: failback.status,
+      events: [...events, ...takeover.events, ...roleEvents(configure), ...failback.events],
+      requeueAfterMs: requeueAfter(observed, Math.min(failback.requeueAfterMs, failure.reason === null ? failback.requeueAfterMs : REQUEUE_FAILURE_MS)),
+    };
+  }
   const interval = configure.length > 0 ? REQUEUE_PROGRESS_MS : assessment.phase === 'Ready' ? REQUEUE_READY_MS : REQUEUE_NOT_READY_MS;
   return {
     actions: [...finalizer, ...configure, { kind: 'publish-endpoint', endpoint }],

@@ -90,6 +90,7 @@ class World {
       },
       release: async (address, request) => void volumes(address).delete(request.volume),
       drain: async () => { throw new BunkerError('Unimplemented', 'no drain in this fake'); },
+      resync: async () => { throw new BunkerError('Unimplemented', 'no resync in this fake'); },
     };
   }
 }
@@ -104,6 +105,7 @@ function replica(request: ConfigureRequest, address: string): VolumeStatus {
     volume: request.volume, role: request.role, epoch: request.epoch, durableSeq: 0, appliedSeq: 0, bunkerDurableSeq: 0, secondaryDurableSeq: 0,
     secondaryAppliedSeq: 0, secondaryLagBytes: 0, secondaryLagSeconds: 0, logUsedBytes: 0, logSizeBytes: request.logBytes, health: Health.HEALTH_OK,
     healthMessage: '', nbdAddress: request.role === Role.ROLE_PRIMARY ? `${address.split(':')[0]}:10809` : '', trackingChanges: false, firstSeq: 1,
+    resync: undefined, awaitingConfirmation: false,
   };
 }
 

@@ -2,11 +2,11 @@
 // operator's ReplicaReport. Sequences and epochs are branded here, where they are checked;
 // an answer that does not fit (an unknown role, an unsafe integer) is an unreachable replica
 // with code InvalidStatus rather than a value plan() would have to doubt.
-import { Health, Role, type StatusResponse, type VolumeStatus } from '@bunker/proto';
+import { Health, ResyncState, Role, type ResyncStatus, type StatusResponse, type VolumeStatus } from '@bunker/proto';
 import { BunkerError } from '@bunker/proto/bunker-error';
 import { epoch, seq } from '@bunker/proto/ids';
 import type { ReplicaHealth } from '../api/index.js';
-import type { ReplicaFacts, ReplicaReport, RoleName } from './observed.js';
+import type { ReplicaFacts, ReplicaReport, ReplicaResync, RoleName } from './observed.js';
 
 export function replicaFacts(response: StatusResponse, volume: string): ReplicaFacts {
   const found = response.volumes.find((candidate) => candidate.volume === volume);
@@ -39,7 +39,39 @@ function replicaReport(status: VolumeStatus): ReplicaReport {
     secondaryLagSeconds: nonNegative(status.secondaryLagSeconds, 'secondaryLagSeconds'),
     trackingChanges: status.trackingChanges,
     firstSeq: seq(status.firstSeq),
+    awaitingConfirmation: status.awaitingConfirmation,
+    ...(status.resync === undefined ? {} : { resync: resyncReport(status.resync) }),
   };
+}
+
+function resyncReport(resync: ResyncStatus): ReplicaResync {
+  return {
+    state: resyncStateOf(resync.state),
+    full: resync.full,
+    sourceNode: resync.sourceNode,
+    epoch: epoch(resync.epoch),
+    regionsTotal: nonNegative(resync.regionsTotal, 'resync.regionsTotal'),
+    regionsDone: nonNegative(resync.regionsDone, 'resync.regionsDone'),
+    bytesTotal: nonNegative(resync.bytesTotal, 'resync.bytesTotal'),
+    bytesDone: nonNegative(resync.bytesDone, 'resync.bytesDone'),
+    bytesCopied: nonNegative(resync.bytesCopied, 'resync.bytesCopied'),
+    bytesSkipped: nonNegative(resync.bytesSkipped, 'resync.bytesSkipped'),
+    rateBytesPerSecond: nonNegative(resync.rateBytesPerSecond, 'resync.rateBytesPerSecond'),
+    baseSeq: seq(resync.baseSeq),
+    message: resync.message,
+    startedAtMs: nonNegative(resync.startedAtMs, 'resync.startedAtMs'),
+    finishedAtMs: nonNegative(resync.finishedAtMs, 'resync.finishedAtMs'),
+  };
+}
+
+function resyncStateOf(state: ResyncState): ReplicaResync['state'] {
+  switch (state) {
+    case ResyncState.RESYNC_STATE_RUNNING: return 'running';
+    case ResyncState.RESYNC_STATE_VERIFYING: return 'verifying';
+    case ResyncState.RESYNC_STATE_FINISHED: return 'finished';
+    case ResyncState.RESYNC_STATE_FAILED: return 'failed';
+    default: throw new RangeError(`unknown resync state ${state}`);
+  }
 }
 
 function roleOf(role: Role): RoleName | 'none' {

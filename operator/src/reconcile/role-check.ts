@@ -46,7 +46,8 @@ export interface RoleCheck {
 export function checkRole(observed: ObservedRole, epoch: Epoch | undefined, nowMs: number): RoleCheck {
   const { role, node, replica } = observed;
   const report = replica.kind === 'reported' ? replica.report : undefined;
-  const configured = report !== undefined && epoch !== undefined && report.role === role && report.epoch === epoch;
+  // A reopened primary waits for the operator to confirm its role: configure it again.
+  const configured = report !== undefined && epoch !== undefined && report.role === role && report.epoch === epoch && report.awaitingConfirmation !== true;
   const serving = configured && role === 'primary' && report.nbdAddress !== '';
   return {
     role, node, address: liveAgentAddress(observed.agent, nowMs), report, configured, serving,
@@ -72,7 +73,9 @@ function problemOf(observed: ObservedRole, epoch: Epoch | undefined, nowMs: numb
   }
   if (epoch === undefined) return { reason: 'NotConfigured', message: `${what} waits for the first epoch to be recorded` };
   if (!configured) {
-    const holds = report === undefined ? 'holds nothing for the volume' : `holds role ${report.role} in epoch ${report.epoch}`;
+    const holds = report === undefined ? 'holds nothing for the volume'
+      : report.awaitingConfirmation === true ? `restarted as ${report.role} in epoch ${report.epoch} and waits for its role to be confirmed`
+        : `holds role ${report.role} in epoch ${report.epoch}`;
     return { reason: 'NotConfigured', message: `${what} ${holds}; it is configured as ${role} in epoch ${epoch}` };
   }
   if (report !== undefined && report.health !== 'Healthy' && isHealthReason(report.health)) {

@@ -135,16 +135,79 @@ describe('takeover, step by step', () => {
     status = result.status;
 
     // 6. Afterwards status, not spec.placement, says who is primary; the old primary stays
-    //    fenced even when it comes back (no role is given to it), and the new primary is not
-    //    taken over from its fenced predecessor.
+    //    fenced while its node is away, and the new primary is not taken over from its
+    //    fenced predecessor.
     result = plan(world(volume(status), T0 + 4_000, promoted));
     expect(result.status.currentPrimary).toBe('site-c');
     expect(kinds(result.actions)).toEqual(['publish-endpoint']);
+    expect(result.status.roles?.secondary).toMatchObject({ node: 'site-a', state: 'Fenced' });
+    expect(result.status.resync).toMatchObject({ state: 'Pending', sourceNode: 'site-c', targetNode: 'site-a' });
+
+    // 7. Failback: the old primary comes back (still primary of epoch 1): it is fenced to none
+    //    in epoch 2 before anything else, so it never serves again on its own.
     const back = { ...promoted, 'site-a': { replica: report('primary', 1, { nbdAddress: '10.0.0.1:10809' }) } };
     result = plan(world(volume(result.status), T0 + 5_000, back));
-    expect(kinds(result.actions)).toEqual(['publish-endpoint']);
+    expect(kinds(result.actions)).toEqual(['configure none@site-a e2', 'publish-endpoint']);
     expect(result.status.roles?.secondary).toMatchObject({ node: 'site-a', state: 'Fenced' });
     expect(result.status.takeover).toBeUndefined();
+    expect(reasons(result)).toContain('Normal/FailbackFenced');
+    status = result.status;
+
+    // 8. Fenced: the resync is started (and asked again every reconcile: it is idempotent).
+    const resync = (state: 'running' | 'verifying' | 'finished' | 'failed', done: number): NonNullable<ReplicaReport['resync']> => ({
+      state, full: false, sourceNode: 'site-c', epoch: epoch(2), regionsTotal: 100, regionsDone: done, bytesTotal: 409_600, bytesDone: done * 4096,
+      bytesCopied: done * 1024, bytesSkipped: done * 3072, rateBytesPerSecond: 40_960, baseSeq: seq(120), message: state, startedAtMs: T0 + 5_500, finishedAtMs: state === 'finished' ? T0 + 9_000 : 0,
+    });
+    const at = (replica: ReplicaFacts): Record<string, NodeWorld> => ({ ...promoted, 'site-a': { replica } });
+    result = plan(world(volume(status), T0 + 6_000, at(report('none', 2))));
+    expect(kinds(result.actions)).toEqual(['resync', 'publish-endpoint']);
+    expect(result.actions[0]).toMatchObject({ kind: 'resync', node: 'site-a', epoch: 2, source: { node: 'site-c', address: ADDRESS['site-c'] }, bytesPerSecondMax: 100 * 1024 * 1024 });
+    expect(result.status).toMatchObject({ phase: 'Resyncing', resync: { state: 'Running', targetNode: 'site-a' } });
+    expect(cond(result.status, 'Resyncing')).toBe('True/ResyncRunning');
+    status = result.status;
+    result = plan(world(volume(status), T0 + 7_000, at(report('none', 2, { resync: resync('running', 50) }))));
+    expect(result.status.resync).toMatchObject({ state: 'Running', regionsDone: 50, regionsTotal: 100, bytesCopied: 51_200, bytesSkipped: 153_600, rateBytesPerSecond: 40_960, etaSeconds: 5 });
+    status = result.status;
+
+    // 9. Copied: it follows as secondary and verifies; the primary is told its secondary.
+    result = plan(world(volume(status), T0 + 8_000, at(report('secondary', 2, { resync: resync('verifying', 100) }))));
+    expect(kinds(result.actions)).toEqual(['resync', 'configure primary@site-c e2', 'publish-endpoint']);
+    const connect = result.actions[1];
+    expect(connect?.kind === 'configure' ? connect.intent.peers.secondary : undefined).toEqual({ node: 'site-a', address: ADDRESS['site-a'] });
+    expect(connect?.kind === 'configure' ? connect.intent.clearChangeMap : undefined).toBeUndefined();
+    expect(cond(result.status, 'Resyncing')).toBe('True/ResyncVerifying');
+    status = result.status;
+
+    // 10. Verified: the primary forgets its change map; the volume is protected again.
+    result = plan(world(volume(status), T0 + 9_500, at(report('secondary', 2, { resync: resync('finished', 100) }))));
+    expect(kinds(result.actions)).toEqual(['configure primary@site-c e2', 'publish-endpoint']);
+    const clear = result.actions[0];
+    expect(clear?.kind === 'configure' ? clear.intent.clearChangeMap : undefined).toBe(true);
+    expect(result.status.resync).toMatchObject({ state: 'Finished', bytesCopied: 102_400, finishedAt: new Date(T0 + 9_000).toISOString() });
+    expect(cond(result.status, 'Resyncing')).toBe('False/ResyncFinished');
+    expect(reasons(result)).toContain('Normal/FailbackCompleted');
+    status = result.status;
+    result = plan(world(volume(status), T0 + 10_000, at(report('secondary', 2, { resync: resync('finished', 100) }))));
+    expect(kinds(result.actions)).toEqual(['publish-endpoint']);
+    expect(result.status.resync?.state).toBe('Finished');
+  });
+
+  it('a failback whose verification failed fences the replica again and copies again', () => {
+    const status = served();
+    const last = { reason: 'NodeNotReady' as const, startedAt: new Date(T0).toISOString(), finishedAt: new Date(T0 + 1_000).toISOString(), durationSeconds: 1, fromNode: nodeName('site-a'), toNode: nodeName('site-c'), fromEpoch: epoch(1), toEpoch: epoch(2), entriesReplayed: 0, incompleteWritesApplied: 0, bytesDrained: 0, acknowledgedWritesLost: 0 };
+    const after: ReplicatedVolumeStatus = {
+      ...status, epoch: epoch(2), currentPrimary: nodeName('site-c'), lastTakeover: last,
+      roles: { primary: { node: nodeName('site-c') }, bunker: { node: nodeName('site-b') }, secondary: { node: nodeName('site-a') } },
+      resync: { state: 'Verifying', scope: 'Changed', sourceNode: nodeName('site-c'), targetNode: nodeName('site-a'), startedAt: new Date(T0 + 2_000).toISOString() },
+    };
+    const failed = report('secondary', 2, {
+      resync: { state: 'failed', full: false, sourceNode: 'site-c', epoch: epoch(2), regionsTotal: 1, regionsDone: 1, bytesTotal: 4096, bytesDone: 4096, bytesCopied: 4096, bytesSkipped: 0, rateBytesPerSecond: 0, baseSeq: seq(5), message: 'verification failed: 1 block(s) differ', startedAtMs: T0 + 2_000, finishedAtMs: T0 + 3_000 },
+    });
+    const nodes = { 'site-a': { replica: failed }, 'site-b': { replica: report('bunker', 2) }, 'site-c': { replica: report('primary', 2, { nbdAddress: '10.0.0.3:10809' }) } };
+    const result = plan(world(volume(after), T0 + 4_000, nodes));
+    expect(kinds(result.actions)).toEqual(['configure none@site-a e2', 'publish-endpoint']);
+    expect(result.status.resync?.state).toBe('Pending');
+    expect(result.status.resync?.message).toMatch(/verification failed/);
   });
 
   it('a restarted operator resumes from status alone: the target already promoted is recorded, not drained again', () => {

@@ -43,7 +43,7 @@ export function takeoverInput(volume: ReplicatedVolume, checks: Checks, epoch: E
       node: secondary.node,
       reachable: secondaryReport !== undefined,
       durableSeq: secondaryReport?.durableSeq ?? seq(0),
-      resyncing: false,
+      resyncing: secondaryReport?.resync !== undefined && (secondaryReport.resync.state === 'running' || secondaryReport.resync.state === 'verifying'),
       dataFailed: secondaryReport?.health === 'DataFailed',
     },
     takeoverInProgress: false,
