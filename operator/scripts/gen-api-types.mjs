@@ -52,6 +52,7 @@ const NAMES = {
   'status.migration': 'MigrationProgress',
   'status.lastMigration': 'MigrationRecord',
   'status.resync': 'ResyncProgress',
+  'status.handledRequests': 'HandledRequests',
   'status.lastRefusal': 'Refusal',
 };
 

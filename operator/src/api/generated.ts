@@ -41,7 +41,7 @@ export const conditionStatusValues = ['True', 'False', 'Unknown'] as const;
 export type ConditionStatus = (typeof conditionStatusValues)[number];
 export const takeoverStepValues = ['fence', 'drain', 'promote', 'record'] as const;
 export type TakeoverStep = (typeof takeoverStepValues)[number];
-export const takeoverReasonValues = ['NodeNotReady', 'AgentLeaseExpired', 'VolumeFailed', 'TakeoverRequested'] as const;
+export const takeoverReasonValues = ['NodeNotReady', 'AgentLeaseExpired', 'VolumeFailed', 'TakeoverRequested', 'MigrationRequested'] as const;
 export type TakeoverReason = (typeof takeoverReasonValues)[number];
 export const migrationStepValues = ['quiesce', 'drain', 'swap', 'resume'] as const;
 export type MigrationStep = (typeof migrationStepValues)[number];
@@ -434,6 +434,11 @@ export interface ReplicatedVolumeStatus {
   readonly lastMigration?: MigrationRecord;
   /** The resynchronization in progress or last finished. */
   readonly resync?: ResyncProgress;
+  /**
+   * The last spec.takeover and spec.migrate requests acted on (or refused), so a request is handled
+   * once even after later automatic takeovers.
+   */
+  readonly handledRequests?: HandledRequests;
   /** The last time the operator refused to act (a takeover or migration that would be unsafe). */
   readonly lastRefusal?: Refusal;
 }
@@ -456,6 +461,7 @@ export function parseReplicatedVolumeStatus(value: unknown, path: string, issues
   const migrationValue = absent(o['migration']) ? undefined : parseMigrationProgress(o['migration'], at(path, 'migration'), issues);
   const lastMigrationValue = absent(o['lastMigration']) ? undefined : parseMigrationRecord(o['lastMigration'], at(path, 'lastMigration'), issues);
   const resyncValue = absent(o['resync']) ? undefined : parseResyncProgress(o['resync'], at(path, 'resync'), issues);
+  const handledRequestsValue = absent(o['handledRequests']) ? undefined : parseHandledRequests(o['handledRequests'], at(path, 'handledRequests'), issues);
   const lastRefusalValue = absent(o['lastRefusal']) ? undefined : parseRefusal(o['lastRefusal'], at(path, 'lastRefusal'), issues);
   if (issues.length > before) return undefined;
   return {
@@ -473,6 +479,7 @@ export function parseReplicatedVolumeStatus(value: unknown, path: string, issues
     ...(migrationValue === undefined ? {} : { migration: migrationValue }),
     ...(lastMigrationValue === undefined ? {} : { lastMigration: lastMigrationValue }),
     ...(resyncValue === undefined ? {} : { resync: resyncValue }),
+    ...(handledRequestsValue === undefined ? {} : { handledRequests: handledRequestsValue }),
     ...(lastRefusalValue === undefined ? {} : { lastRefusal: lastRefusalValue }),
   };
 }
@@ -962,6 +969,30 @@ export function parseResyncProgress(value: unknown, path: string, issues: Issues
     ...(messageValue === undefined ? {} : { message: messageValue }),
     ...(rateBytesPerSecondValue === undefined ? {} : { rateBytesPerSecond: rateBytesPerSecondValue }),
     ...(etaSecondsValue === undefined ? {} : { etaSeconds: etaSecondsValue }),
+  };
+}
+
+/**
+ * The last spec.takeover and spec.migrate requests acted on (or refused), so a request is handled
+ * once even after later automatic takeovers.
+ */
+export interface HandledRequests {
+  /** requestId of the last handled spec.takeover. */
+  readonly takeover?: string;
+  /** requestId of the last handled spec.migrate. */
+  readonly migrate?: string;
+}
+
+export function parseHandledRequests(value: unknown, path: string, issues: Issues): HandledRequests | undefined {
+  const o = expectObject(value, path, issues);
+  if (o === undefined) return undefined;
+  const before = issues.length;
+  const takeoverValue = absent(o['takeover']) ? undefined : parseString(o['takeover'], at(path, 'takeover'), issues, { maxLength: 128 });
+  const migrateValue = absent(o['migrate']) ? undefined : parseString(o['migrate'], at(path, 'migrate'), issues, { maxLength: 128 });
+  if (issues.length > before) return undefined;
+  return {
+    ...(takeoverValue === undefined ? {} : { takeover: takeoverValue }),
+    ...(migrateValue === undefined ? {} : { migrate: migrateValue }),
   };
 }
 

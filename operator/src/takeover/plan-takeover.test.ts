@@ -281,3 +281,51 @@ describe('takeovers not started', () => {
     expect(cond(result.status, 'PrimaryFailed')).toBeUndefined();
   });
 });
+
+describe('migration (spec.migrate)', () => {
+  const migrate = { migrate: { requestId: 'move-1', targetNode: 'site-c' } };
+
+  it('quiesces the old primary, drains into the target, swaps in a new epoch and records the pause', () => {
+    let status = served();
+    let result = plan(world(volume(status, migrate), T0, healthy()));
+    expect(result.status).toMatchObject({ phase: 'Migrating', epoch: 2, targetPrimary: 'site-c', handledRequests: { migrate: 'move-1' } });
+    expect(result.status.migration).toMatchObject({ requestId: 'move-1', step: 'quiesce', fromNode: 'site-a', targetNode: 'site-c', fromEpoch: 1, toEpoch: 2 });
+    expect(result.status.takeover).toMatchObject({ reason: 'MigrationRequested', requestId: 'move-1', step: 'fence' });
+    expect(reasons(result)).toContain('Normal/MigrationStarted');
+    status = result.status;
+
+    result = plan(world(volume(status, migrate), T0 + 200, healthy()));
+    expect(kinds(result.actions)).toEqual(['configure none@site-a e2', 'configure bunker@site-b e2', 'drain site-b->site-c e2']);
+    expect(reasons(result)).toContain('Normal/MigrationQuiesced');
+    status = statusAfterDrain(result.status, { appliedSeq: 120, targetSeq: 120, entriesReplayed: 0, bytesReplayed: 0, incompleteWritesApplied: 0, done: true });
+
+    const swapped = { 'site-a': { replica: report('none', 2) }, 'site-b': { replica: report('bunker', 2) }, 'site-c': { replica: report('primary', 2, { nbdAddress: '10.0.0.3:10809' }) } };
+    result = plan(world(volume(status, migrate), T0 + 1_500, swapped));
+    expect(result.status.migration).toBeUndefined();
+    expect(result.status.lastMigration).toMatchObject({ requestId: 'move-1', fromNode: 'site-a', toNode: 'site-c', fromEpoch: 1, toEpoch: 2, pauseSeconds: 1.5, acknowledgedWritesLost: 0 });
+    expect(reasons(result)).toContain('Normal/MigrationCompleted');
+    status = result.status;
+
+    // The old primary is resynchronized like any returning one; the request is not acted on again.
+    result = plan(world(volume(status, migrate), T0 + 2_000, swapped));
+    expect(kinds(result.actions)).toEqual(['resync', 'publish-endpoint']);
+    expect(result.status.takeover).toBeUndefined();
+  });
+
+  it('waits, with one Event, while the target is not a following secondary', () => {
+    const status = served();
+    const lagging = { ...healthy(), 'site-c': { dead: true, replica: { kind: 'not-asked' } as const } };
+    const result = plan(world(volume(status, migrate), T0, lagging));
+    expect(result.status.takeover).toBeUndefined();
+    expect(result.status.lastRefusal).toMatchObject({ rule: 'migrate-target-unreachable', reason: 'MigrationWaiting', requestId: 'move-1' });
+    expect(reasons(result)).toContain('Warning/MigrationWaiting');
+    const again = plan(world(volume(result.status, migrate), T0 + 1_000, lagging));
+    expect(reasons(again)).not.toContain('Warning/MigrationWaiting');
+  });
+
+  it('a migration to the primary itself is handled as done', () => {
+    const result = plan(world(volume(served(), { migrate: { requestId: 'noop', targetNode: 'site-a' } }), T0, healthy()));
+    expect(result.status.handledRequests?.migrate).toBe('noop');
+    expect(reasons(result)).toContain('Normal/MigrationNotNeeded');
+  });
+});

@@ -12,7 +12,9 @@
 //           secondary = the old primary, Fenced), and status.takeover is cleared.
 // A decision to wait changes nothing; a refusal goes to status.lastRefusal and one Event.
 import { epoch as toEpoch, type Epoch } from '@bunker/proto/ids';
-import type { Condition, Refusal, ReplicatedVolumeStatus, TakeoverProgress, TakeoverRecord } from '../api/index.js';
+
+const toEpochOf = (epoch: Epoch): Epoch => toEpoch(epoch + 1);
+import type { Condition, MigrateRequest, MigrationProgress, MigrationRecord, Refusal, ReplicatedVolumeStatus, TakeoverProgress, TakeoverRecord } from '../api/index.js';
 import { decideTakeover } from '../failover/decide-takeover.js';
 import { FINALIZER, type Action, type EventSpec, type Plan } from '../reconcile/actions.js';
 import { settleConditions, type ConditionDraft } from '../reconcile/conditions.js';
@@ -21,7 +23,7 @@ import { agentIntent } from '../reconcile/plan-configure.js';
 import type { RoleCheck } from '../reconcile/role-check.js';
 import { endpointStatus, nbdEndpoint } from '../reconcile/role-status.js';
 import type { PrimaryFailure } from './primary-failure.js';
-import { pendingRequest, takeoverInput } from './takeover-input.js';
+import { pendingMigration, pendingRequest, takeoverInput } from './takeover-input.js';
 
 type Checks = Readonly<Record<RoleName, RoleCheck>>;
 
@@ -51,6 +53,8 @@ export function planTakeover(context: TakeoverContext): TakeoverPlan {
   const progress = context.observed.volume.status?.takeover;
   if (progress !== undefined) return { kind: 'plan', plan: planStep(context, progress) };
   const { observed, checks, epoch, status, failure } = context;
+  const migration = pendingMigration(observed.volume);
+  if (migration !== null && failure.reason === null) return startMigration(context, migration);
   const decision = decideTakeover(takeoverInput(observed.volume, checks, epoch, failure, context.unhealthyForMs, context.fencedSecondary));
   if (decision.decision === 'wait') return { kind: 'continue', status, events: [] };
   const request = pendingRequest(observed.volume);
@@ -71,6 +75,7 @@ export function planTakeover(context: TakeoverContext): TakeoverPlan {
     epoch: takeover.toEpoch,
     targetPrimary: takeover.targetNode,
     takeover,
+    ...(request === null ? {} : { handledRequests: { ...status.handledRequests, takeover: request.requestId } }),
   };
   return {
     kind: 'plan',
@@ -100,8 +105,16 @@ function planStep(context: TakeoverContext, takeover: TakeoverProgress): Plan {
   if (takeover.entriesReplayed !== undefined) return waiting(`${target.node} drained the bunker; waiting for it to serve as primary in epoch ${takeover.toEpoch}`);
   if (bunker.address === undefined) return waiting(`bunker ${bunker.node} is unreachable; the drain resumes when it answers`);
   const actions: Action[] = [...finalizerActions(context)];
-  const bunkerFenced = bunker.report?.role === 'bunker' && bunker.report.epoch === takeover.toEpoch;
   const events: EventSpec[] = [];
+  const migration = observed.volume.status?.migration;
+  const old = checks.primary;
+  if (migration !== undefined && old.node === takeover.fromNode && old.address !== undefined && !(old.report?.role === 'none' && old.report.epoch === takeover.toEpoch)) {
+    // A planned switchover quiesces the old primary first: it stops serving (consumers
+    // reconnect and retry), so nothing new is written there while the target catches up.
+    actions.push({ kind: 'configure', node: old.node, address: old.address, intent: { ...agentIntent(observed.volume, 'primary', takeover.toEpoch, {}), role: 'none' } });
+    events.push({ type: 'Normal', reason: 'MigrationQuiesced', message: `${old.node} stopped serving (role none in epoch ${takeover.toEpoch}); ${takeover.targetNode} receives everything next`, when: 'applied' });
+  }
+  const bunkerFenced = bunker.report?.role === 'bunker' && bunker.report.epoch === takeover.toEpoch;
   if (!bunkerFenced) {
     const peers = { primary: { node: target.node, address: target.address } };
     actions.push({ kind: 'configure', node: bunker.node, address: bunker.address, intent: agentIntent(observed.volume, 'bunker', takeover.toEpoch, peers) });
@@ -114,9 +127,10 @@ function planStep(context: TakeoverContext, takeover: TakeoverProgress): Plan {
   events.push({ type: 'Normal', reason: 'TakeoverDrained', message: `${target.node} drained the log copy of bunker ${bunker.node} and was promoted in epoch ${takeover.toEpoch}`, when: 'applied' });
   const step = bunkerFenced ? 'drain' : 'fence';
   const next: TakeoverProgress = { ...takeover, step };
+  const migrating = migration === undefined ? {} : { migration: { ...migration, step: bunkerFenced ? 'drain' as const : 'quiesce' as const } };
   return {
     actions,
-    status: { ...failingOver(context, next, `step ${step}: ${target.node} drains bunker ${bunker.node} and is promoted in epoch ${takeover.toEpoch}`), takeover: next },
+    status: { ...failingOver(context, next, `step ${step}: ${target.node} drains bunker ${bunker.node} and is promoted in epoch ${takeover.toEpoch}`), takeover: next, ...migrating },
     events,
     requeueAfterMs: REQUEUE_TAKEOVER_MS,
   };
@@ -146,7 +160,18 @@ function record(context: TakeoverContext, takeover: TakeoverProgress, target: Ro
   const agent: AgentFacts = observed.roles[target.role].agent;
   const endpoint = nbdEndpoint({ ...target, role: 'primary', serving: true }, agent);
   const address = agent.kind === 'lease' && agent.grpcAddress !== '' ? { address: agent.grpcAddress } : {};
-  const { takeover: _done, ...rest } = status;
+  const { takeover: _done, migration, ...rest } = status;
+  const migrated: MigrationRecord | undefined = migration === undefined || migration.toEpoch !== takeover.toEpoch ? undefined : {
+    requestId: migration.requestId,
+    startedAt: migration.startedAt,
+    finishedAt: last.finishedAt,
+    pauseSeconds: last.durationSeconds,
+    fromNode: migration.fromNode,
+    toNode: target.node,
+    fromEpoch: migration.fromEpoch,
+    toEpoch: migration.toEpoch,
+    acknowledgedWritesLost: lost,
+  };
   const conditions = settle(context, [
     { type: 'FailingOver', status: 'False', reason: 'TakeoverCompleted', message: `${target.node} took over from ${takeover.fromNode} in epoch ${takeover.toEpoch}` },
   ], status.conditions);
@@ -168,9 +193,13 @@ function record(context: TakeoverContext, takeover: TakeoverProgress, target: Ro
       },
       endpoint: endpointStatus(observed.volume.metadata.name, endpoint),
       lastTakeover: last,
+      ...(migrated === undefined ? (migration === undefined ? {} : { migration }) : { lastMigration: migrated }),
       conditions,
     },
-    events: [{
+    events: [...(migrated === undefined ? [] : [{
+      type: 'Normal' as const, reason: 'MigrationCompleted', when: 'always' as const,
+      message: `${target.node} is primary in epoch ${takeover.toEpoch} (migration ${migrated.requestId}): writes paused ${migrated.pauseSeconds} s, ${lost} acknowledged writes lost; ${takeover.fromNode} is resynchronized next`,
+    }]), {
       type: 'Normal', reason: 'TakeoverCompleted', when: 'always',
       message: `${target.node} serves in epoch ${takeover.toEpoch} after ${last.durationSeconds} s (${takeover.reason}): ${last.entriesReplayed} entries replayed from the bunker, ${last.incompleteWritesApplied} incomplete writes applied, ${last.bytesDrained} bytes drained, ${lost} acknowledged writes lost`,
     }],
@@ -178,14 +207,57 @@ function record(context: TakeoverContext, takeover: TakeoverProgress, target: Ro
   };
 }
 
-function refusal(context: TakeoverContext, rule: string, message: string, requestId: string | undefined): TakeoverPlan {
+/**
+ * A planned switchover (spec.migrate): a takeover by request to the secondary, with the old
+ * primary quiesced first (planStep) and the figures recorded in status.lastMigration. It
+ * waits (with one refusal Event per reason) until the target can take over without loss:
+ * it is the secondary, resynchronized, reachable, and the bunker is reachable.
+ */
+function startMigration(context: TakeoverContext, request: MigrateRequest): TakeoverPlan {
+  const { observed, checks, epoch, status } = context;
+  const handled = { ...status.handledRequests, migrate: request.requestId };
+  if (request.targetNode === checks.primary.node) {
+    return {
+      kind: 'continue',
+      status: { ...status, handledRequests: handled },
+      events: [{ type: 'Normal', reason: 'MigrationNotNeeded', message: `migration ${request.requestId}: ${request.targetNode} is the primary already`, when: 'always' }],
+    };
+  }
+  const wait = (rule: string, message: string): TakeoverPlan => refusal(context, rule, message, request.requestId, 'MigrationWaiting');
+  if (request.targetNode !== checks.secondary.node) return wait('migrate-target-not-secondary', `migration ${request.requestId}: ${request.targetNode} holds no copy of the data (the secondary is ${checks.secondary.node})`);
+  if (context.fencedSecondary) return wait('migrate-target-resyncing', `migration ${request.requestId}: ${request.targetNode} is being resynchronized; the migration starts when it is verified`);
+  if (!checks.primary.serving) return wait('migrate-primary-not-serving', `migration ${request.requestId}: primary ${checks.primary.node} does not serve; a takeover, not a migration, applies`);
+  if (checks.secondary.address === undefined || !checks.secondary.configured) return wait('migrate-target-unreachable', `migration ${request.requestId}: ${request.targetNode} is not following as secondary`);
+  if (checks.bunker.address === undefined || !checks.bunker.configured) return wait('migrate-bunker-unreachable', `migration ${request.requestId}: bunker ${checks.bunker.node} is not reachable; the target could not be brought up to date`);
+  const nowIso = new Date(observed.nowMs).toISOString();
+  const toEpoch = toEpochOf(epoch);
+  const takeover: TakeoverProgress = {
+    step: 'fence', requestId: request.requestId, reason: 'MigrationRequested', startedAt: nowIso,
+    fromNode: checks.primary.node, targetNode: request.targetNode, fromEpoch: epoch, toEpoch,
+  };
+  const migration: MigrationProgress = {
+    requestId: request.requestId, step: 'quiesce', startedAt: nowIso, fromNode: checks.primary.node, targetNode: request.targetNode, fromEpoch: epoch, toEpoch,
+  };
+  const message = `migration ${request.requestId}: ${checks.primary.node} quiesces, ${request.targetNode} receives everything and becomes primary in epoch ${toEpoch}`;
+  return {
+    kind: 'plan',
+    plan: {
+      actions: finalizerActions(context),
+      status: { ...failingOver(context, takeover, message), phase: 'Migrating', epoch: toEpoch, targetPrimary: request.targetNode, takeover, migration, handledRequests: handled },
+      events: [{ type: 'Normal', reason: 'MigrationStarted', message, when: 'always' }],
+      requeueAfterMs: REQUEUE_TAKEOVER_MS,
+    },
+  };
+}
+
+function refusal(context: TakeoverContext, rule: string, message: string, requestId: string | undefined, reason = 'TakeoverRefused'): TakeoverPlan {
   const { status, observed } = context;
   const previous = observed.volume.status?.lastRefusal;
   if (previous !== undefined && previous.rule === rule && previous.message === message && previous.requestId === requestId) {
     return { kind: 'continue', status, events: [] };
   }
-  const lastRefusal: Refusal = { rule, reason: 'TakeoverRefused', message, ...(requestId === undefined ? {} : { requestId }), at: new Date(observed.nowMs).toISOString() };
-  return { kind: 'continue', status: { ...status, lastRefusal }, events: [{ type: 'Warning', reason: 'TakeoverRefused', message: `${rule}: ${message}`, when: 'always' }] };
+  const lastRefusal: Refusal = { rule, reason, message, ...(requestId === undefined ? {} : { requestId }), at: new Date(observed.nowMs).toISOString() };
+  return { kind: 'continue', status: { ...status, lastRefusal }, events: [{ type: 'Warning', reason, message: `${rule}: ${message}`, when: 'always' }] };
 }
 
 /** The status during a takeover: phase FailingOver, Ready False, FailingOver True. */

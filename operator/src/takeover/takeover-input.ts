@@ -3,7 +3,7 @@
 // request not yet handled, and the durable sequences the bunker and the secondary report.
 // An unreachable replica's numbers are not given (decideTakeover treats it as unreachable).
 import { seq, type Epoch } from '@bunker/proto/ids';
-import type { ReplicatedVolume } from '../api/index.js';
+import type { MigrateRequest, ReplicatedVolume } from '../api/index.js';
 import type { ObservedVolume } from '../failover/observed-volume.js';
 import type { RoleName } from '../reconcile/observed.js';
 import type { RoleCheck } from '../reconcile/role-check.js';
@@ -11,11 +11,19 @@ import type { PrimaryFailure } from './primary-failure.js';
 
 type Checks = Readonly<Record<RoleName, RoleCheck>>;
 
-/** The request in spec.takeover, unless status.lastTakeover already handled it. */
+/** spec.migrate, unless it was handled already. */
+export function pendingMigration(volume: ReplicatedVolume): MigrateRequest | null {
+  const request = volume.spec.migrate;
+  if (request === undefined) return null;
+  if (volume.status?.handledRequests?.migrate === request.requestId || volume.status?.lastMigration?.requestId === request.requestId) return null;
+  return request;
+}
+
+/** The request in spec.takeover, unless status records it handled. */
 export function pendingRequest(volume: ReplicatedVolume): { readonly requestId: string; readonly allowDataLoss: boolean } | null {
   const request = volume.spec.takeover;
   if (request === undefined) return null;
-  if (volume.status?.lastTakeover?.requestId === request.requestId) return null;
+  if (volume.status?.handledRequests?.takeover === request.requestId || volume.status?.lastTakeover?.requestId === request.requestId) return null;
   return { requestId: request.requestId, allowDataLoss: request.allowDataLoss };
 }
 
