@@ -40,6 +40,12 @@ export default {
     },
     {
       ...shared,
+      // Property-based fuzzers (test/fuzz/fuzz-budget.ts): bounded here, longer with `npm run fuzz`.
+      displayName: 'fuzz',
+      testMatch: ['<rootDir>/test/fuzz/**/*.test.ts'],
+    },
+    {
+      ...shared,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.mjs',

@@ -61,7 +61,8 @@ export function recordFromRequest(request: ConfigureRequest): { record: Omit<Vol
   const addresses: Record<string, string> = {};
   for (const [name, peer] of [['primary', request.primary], ['bunker', request.bunker], ['secondary', request.secondaryPeer]] as const) {
     if (peer === undefined || peer.node === '') continue;
-    if (!/^[^\s:]+:\d{1,5}$/.test(peer.address)) throw new InvalidRequestError(`${name}.address must be host:port, got "${peer.address}"`);
+    const port = Number(/^[^\s:]+:(\d{1,5})$/.exec(peer.address)?.[1] ?? Number.NaN);
+    if (!(port >= 1 && port <= 65535)) throw new InvalidRequestError(`${name}.address must be host:port with a port from 1 to 65535, got "${peer.address}"`);
     addresses[peer.node] = peer.address;
   }
   const node = (peer: { node: string } | undefined): NodeName | null => (peer === undefined || peer.node === '' ? null : (peer.node as NodeName));
