@@ -250,6 +250,7 @@ export class Agent {
       read: (offset, length) => data.read(offset, length),
       write: (offset, bytes) => data.write(offset, bytes),
       flush: () => data.flush(),
+      seal: () => volume.sealHistory(),
       history: () => volume.history(),
       entriesAfter: (seq) => volume.logEntriesAfter(seq),
       appliedSeq: () => volume.status().appliedSeq,
@@ -407,6 +408,7 @@ export class Agent {
     this.volumes.delete(request.volume);
     await volume.close();
     if (request.deleteData) await removeVolumeFiles(this.store.volumeDir(request.volume));
+    else await this.store.retire(request.volume);
   }
 
   private replicationServer(): ReplicationServer {

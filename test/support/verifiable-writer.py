@@ -6,7 +6,9 @@ derived from both, so a reader can tell exactly which write a block holds. Every
 write is appended to the acknowledgement log ("offset counter" per line) and flushed before
 the next write is issued (queue depth 1), so the log is exactly what the consumer saw
 acknowledged. With --reconnect it keeps retrying the URI after an error (a takeover moves the
-export); without it, it exits at the first error. Bounded by --seconds and --writes.
+export); without it, it exits at the first error. With --uri-file the URI is read from that
+file at every (re)connect, so a test can follow the volume's endpoint as it moves. Bounded by
+--seconds and --writes.
 """
 import argparse
 import random
@@ -35,7 +37,8 @@ def connect(uri: str) -> "nbd.NBD":
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--uri", required=True)
+    parser.add_argument("--uri", help="nbd:// URI (or give --uri-file)")
+    parser.add_argument("--uri-file", help="file holding the URI, read again at every (re)connect")
     parser.add_argument("--blocks", type=int, required=True, help="distinct blocks to write over")
     parser.add_argument("--writes", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=30)
@@ -44,6 +47,8 @@ def main() -> int:
     parser.add_argument("--reconnect", action="store_true")
     parser.add_argument("--fua-every", type=int, default=0, help="set FUA on every Nth write")
     args = parser.parse_args()
+    if not args.uri and not args.uri_file:
+        parser.error("--uri or --uri-file is required")
     # A write blocked on a cut network never returns by itself: the alarm's default action
     # ends the process at the deadline (the acknowledgement log is flushed line by line).
     signal.alarm(int(args.seconds) + 2)
@@ -56,8 +61,12 @@ def main() -> int:
         while counter < args.writes and time.monotonic() < deadline:
             if handle is None:
                 try:
-                    handle = connect(args.uri)
-                except nbd.Error as error:
+                    uri = args.uri
+                    if args.uri_file:
+                        with open(args.uri_file) as source:
+                            uri = source.read().strip()
+                    handle = connect(uri)
+                except (nbd.Error, OSError) as error:
                     if not args.reconnect:
                         print(f"connect failed: {error}", file=sys.stderr)
                         return 2

@@ -58,6 +58,11 @@ class MemoryTarget implements ResyncTarget {
   followedAt: Seq | null = null;
   history_: LocalHistory = { firstSeq: 1 as Seq, lastSeq: 0 as Seq, appliedSeq: 0 as Seq, dataReplaced: false, changeMapRegions: [] };
   written = 0;
+  sealed = 0;
+  seal(): Promise<void> {
+    this.sealed += 1;
+    return Promise.resolve();
+  }
   read(offset: number, length: number): Promise<Uint8Array> {
     return Promise.resolve(this.data.slice(offset, offset + length));
   }
@@ -127,6 +132,7 @@ describe('ResyncRunner', () => {
     expect(target.written).toBe(4 * REGION);
     expect(Buffer.compare(Buffer.from(target.data), Buffer.from(source.data))).toBe(0);
     expect(target.followedAt).toBe(100);
+    expect(target.sealed).toBe(1);
   });
 
   it('skips candidate regions whose checksums already agree', async () => {

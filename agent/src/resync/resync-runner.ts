@@ -66,6 +66,8 @@ export interface LocalHistory {
 /** This replica: its data volume, its log and its role. */
 export interface ResyncTarget {
   readonly sizeBytes: number;
+  /** Before the copy: settle the replica's own history so a restart replays none of it over copied blocks. */
+  seal(): Promise<void>;
   read(offset: number, length: number): Promise<Uint8Array>;
   write(offset: number, data: Uint8Array): Promise<void>;
   flush(): Promise<void>;
@@ -173,7 +175,10 @@ export class ResyncRunner {
     try {
       await this.loadOrPlan();
       if (this.progress.state === 'finished' || this.progress.state === 'failed') return;
-      if (this.progress.state === 'running') await this.copy();
+      if (this.progress.state === 'running') {
+        await this.target.seal();
+        await this.copy();
+      }
       const plan = this.mustPlan();
       await this.setProgress({ ...this.progress, state: 'verifying', message: `copied; following ${this.source.node} from sequence ${plan.baseSeq}` });
       await this.target.follow(plan.baseSeq as Seq);

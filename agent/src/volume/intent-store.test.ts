@@ -30,6 +30,17 @@ describe('IntentStore', () => {
     expect(await store.nextIncarnation('default/db')).toBe(2);
   });
 
+  it('does not list a retired (released, data kept) volume, and a new save brings it back', async () => {
+    const store = new IntentStore(dir);
+    await store.save(record);
+    await store.retire('default/db');
+    expect(await store.loadAll()).toEqual([]);
+    expect(await readdir(store.volumeDir('default/db'))).toContain('volume.released.json');
+    await store.retire('default/never-held');
+    await store.save(record);
+    expect(await store.loadAll()).toEqual([record]);
+  });
+
   it('keeps the last complete record when a save was cut short', async () => {
     const store = new IntentStore(dir);
     await store.save(record);

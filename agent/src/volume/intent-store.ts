@@ -29,6 +29,7 @@ export interface VolumeRecord {
 }
 
 const RECORD_FILE = 'volume.json';
+const RETIRED_FILE = 'volume.released.json';
 const HINT = 'move the volume folder aside; the operator will reconfigure the volume';
 
 export class IntentError extends BunkerError<'Corrupt' | 'Io'> {}
@@ -164,6 +165,17 @@ export class IntentStore {
       if (record !== undefined) records.push(record);
     }
     return records;
+  }
+
+  /**
+   * A released volume whose data is kept (reclaimPolicy Retain): its record is set aside, so a
+   * restarted agent does not reopen it and take up a role for a volume that no longer exists.
+   */
+  async retire(volume: string): Promise<void> {
+    const dir = this.volumeDir(volume);
+    await rename(join(dir, RECORD_FILE), join(dir, RETIRED_FILE)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
   }
 
   /** A counter bumped and persisted at every open: the replica's incarnation. */

@@ -181,6 +181,23 @@ export class VolumeReplica {
     return this.files.log.firstSeq;
   }
 
+  /**
+   * Before a resync overwrites the data volume: every entry of the old log is applied and the
+   * applied mark is made durable, so a restart in the middle of the copy never replays an old
+   * write over a block the copy already brought up to date.
+   */
+  async sealHistory(): Promise<void> {
+    const log = this.files.log;
+    for (let waited = 0; this.replica.status().appliedSeq < log.durableSeq; waited += 20) {
+      if (waited > 30_000) throw new BunkerError('Busy', `volume ${this.name}: its log is not applied through ${log.durableSeq} after 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.applying;
+    await this.files.data?.flush();
+    log.markApplied(log.durableSeq);
+    await log.flush();
+  }
+
   /** The resynchronized data volume is the new history: it is no longer a replaced one. */
   markDataResynchronized(): void {
     this.files = { ...this.files, dataReplaced: false };

@@ -89,7 +89,8 @@ function withTakeoverConditions(observed: Observed, status: ReplicatedVolumeStat
   const previous = volume.status?.conditions;
   const draft = primaryFailedCondition(failure, serving, previous);
   const settled = draft === null ? [] : settleConditions([draft], previous, volume.metadata.generation, new Date(nowMs).toISOString());
-  const failingOver = previous?.filter((condition) => condition.type === 'FailingOver') ?? [];
+  // The last takeover's and the last resync's conditions stay until the next one changes them.
+  const failingOver = previous?.filter((condition) => condition.type === 'FailingOver' || condition.type === 'Resyncing') ?? [];
   const secondary = status.roles?.secondary;
   return {
     ...status,
