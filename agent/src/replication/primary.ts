@@ -229,7 +229,8 @@ export class Primary implements RoleMachine {
   /** FLUSH / FUA: durable in the local log and in the bunker's log copy (if there is one). */
   private durableEverywhere(seq: Seq): boolean {
     if (this.durableSeq < seq) return false;
-    if (this.bunker === null || this.ctx.config.bugs.ackBeforeBunkerDurable) return true;
+    // In recovery: none (degraded after losing the bunker) FUA waits for the local log only.
+    if (this.bunker === null || !this.bunkerIsWaitedFor()) return true;
     return this.bunker.ackedSeq >= seq;
   }
 
