@@ -30,10 +30,12 @@ type Checks = Readonly<Record<RoleName, RoleCheck>>;
 
 const PLACEMENT_REASONS: ReadonlySet<string> = new Set(['NodeNotFound', 'NodeNotReady', 'AgentNotReporting', 'AgentUnreachable']);
 
-export function assess(checks: Checks, spec: ReplicatedVolumeSpec): Assessment {
+/** `degradedToAsync`: why the primary runs recovery: none after losing its bunker (onBunkerLoss: degrade). */
+export function assess(checks: Checks, spec: ReplicatedVolumeSpec, degradedToAsync: string | null = null): Assessment {
   const worst = worstProblem([checks.primary, checks.bunker, checks.secondary]);
   const replicating = replicatingCondition(checks);
-  const recovery = recoveryCondition(checks, spec);
+  const recovery: ConditionDraft = degradedToAsync === null ? recoveryCondition(checks, spec)
+    : { type: 'RecoveryCopyInSync', status: 'False', reason: 'DegradedToAsync', message: degradedToAsync };
   const degraded = degradedCondition(checks, replicating, spec.replication.recovery === 'sync' ? recovery : undefined);
   return { phase: phaseOf(checks, worst?.reason, degraded), conditions: [readyCondition(checks, worst, degraded), replicating, recovery, degraded] };
 }

@@ -4,7 +4,7 @@
 // actions come in CONFIGURE_ORDER, so for a new volume the bunker and the secondary exist
 // before the primary starts appending to them; apply stops at the first refusal.
 import type { Epoch } from '@bunker/proto/ids';
-import { quantityBytes, type ReplicatedVolume, type RoleStatuses } from '../api/index.js';
+import { quantityBytes, type RecoveryMode, type ReplicatedVolume, type RoleStatuses } from '../api/index.js';
 import type { Action, AgentIntent, PeerRef } from './actions.js';
 import { CONFIGURE_ORDER, volumeKey, type RoleName } from './observed.js';
 import type { RoleCheck } from './role-check.js';
@@ -17,7 +17,7 @@ const PEERS_OF: Readonly<Record<RoleName, readonly RoleName[]>> = {
   secondary: ['primary'],
 };
 
-export function configureActions(volume: ReplicatedVolume, checks: Checks, epoch: Epoch): Action[] {
+export function configureActions(volume: ReplicatedVolume, checks: Checks, epoch: Epoch, primaryRecovery?: RecoveryMode): Action[] {
   const actions: Action[] = [];
   for (const role of CONFIGURE_ORDER) {
     const check = checks[role];
@@ -28,9 +28,28 @@ export function configureActions(volume: ReplicatedVolume, checks: Checks, epoch
     const recorded = check.report?.awaitingConfirmation === true ? volume.status?.roles : undefined;
     const peers = peerRefs(checks, role, recorded);
     if (peers === undefined) continue;
-    actions.push({ kind: 'configure', node: check.node, address: check.address, intent: agentIntent(volume, role, epoch, peers) });
+    const intent = agentIntent(volume, role, epoch, peers);
+    actions.push({ kind: 'configure', node: check.node, address: check.address, intent: role === 'primary' && primaryRecovery !== undefined ? { ...intent, recovery: primaryRecovery } : intent });
   }
   return actions;
+}
+
+/**
+ * The serving primary told its recovery mode (onBunkerLoss: degrade, and back): same role,
+ * epoch and peers, so the agent only switches modes. Peers whose agents are away are named
+ * by their last known address; the old primary being failed back is not named yet.
+ */
+export function primaryModeActions(volume: ReplicatedVolume, checks: Checks, epoch: Epoch, recovery: RecoveryMode, failbackPending: boolean): Action[] {
+  const primary = checks.primary;
+  if (primary.address === undefined || !primary.serving) return [];
+  const recorded = volume.status?.roles;
+  const bunker = checks.bunker.address ?? recorded?.bunker?.address;
+  const secondary = failbackPending ? undefined : checks.secondary.address ?? recorded?.secondary?.address;
+  const peers: AgentIntent['peers'] = {
+    ...(bunker === undefined ? {} : { bunker: { node: checks.bunker.node, address: bunker } }),
+    ...(secondary === undefined ? {} : { secondary: { node: checks.secondary.node, address: secondary } }),
+  };
+  return [{ kind: 'configure', node: primary.node, address: primary.address, intent: { ...agentIntent(volume, 'primary', epoch, peers), recovery } }];
 }
 
 function peerRefs(checks: Checks, role: RoleName, recorded?: RoleStatuses): AgentIntent['peers'] | undefined {

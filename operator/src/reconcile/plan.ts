@@ -16,7 +16,7 @@ import type { ReplicatedVolumeStatus } from '../api/index.js';
 import { FINALIZER, type Action, type NbdEndpoint, type Plan } from './actions.js';
 import { assess, settleConditions, type Assessment } from './conditions.js';
 import { leaseExpiresInMs, type Observed, type RoleName } from './observed.js';
-import { configureActions } from './plan-configure.js';
+import { configureActions, primaryModeActions } from './plan-configure.js';
 import { planDeletion } from './plan-deletion.js';
 import { roleEvents, transitionEvents } from './plan-events.js';
 import { REQUEUE_NOT_READY_MS, REQUEUE_PROGRESS_MS, REQUEUE_READY_MS } from './requeue.js';
@@ -24,6 +24,7 @@ import { checkRole, type RoleCheck } from './role-check.js';
 import { endpointStatus, lagStatus, nbdEndpoint, roleStatuses } from './role-status.js';
 import { planTakeover } from '../takeover/plan-takeover.js';
 import { needsFailback, planFailback } from '../failback/plan-failback.js';
+import { decideBunkerLoss } from '../protection/bunker-loss.js';
 import { detectPrimaryFailure, PRIMARY_FAILED, primaryFailedCondition, unhealthyForMs, type PrimaryFailure } from '../takeover/primary-failure.js';
 
 /** While the primary is failed: look often, so the grace period ends on time. */
@@ -39,7 +40,8 @@ export function plan(observed: Observed): Plan {
   const finalizer: Action[] = volume.metadata.finalizers.includes(FINALIZER) ? [] : [{ kind: 'add-finalizer' }];
   const recorded = volume.status?.epoch;
   const checks = checkRoles(observed, recorded);
-  const assessment = assess(checks, volume.spec);
+  const bunkerLoss = decideBunkerLoss(volume, checks, observed.nowMs);
+  const assessment = assess(checks, volume.spec, bunkerLoss.degraded ? bunkerLoss.message : null);
   const endpoint = nbdEndpoint(checks.primary, observed.roles.primary.agent);
   const status = nextStatus(observed, checks, assessment, recorded ?? FIRST_EPOCH, endpoint);
   const failure = detectPrimaryFailure(observed.roles.primary, observed.nowMs);
@@ -64,21 +66,23 @@ export function plan(observed: Observed): Plan {
   if (takeover.kind === 'plan') return { ...takeover.plan, events: [...events, ...takeover.plan.events] };
   // The old primary of the last takeover is not configured as secondary as is: failback
   // fences it, resynchronizes it, and only then lets it follow.
-  const configure = configureActions(volume, checks, recorded).filter((action) => !(fencedSecondary && action.kind === 'configure' && action.intent.role === 'secondary'));
+  const configure = configureActions(volume, checks, recorded, bunkerLoss.recovery).filter((action) => !(fencedSecondary && action.kind === 'configure' && action.intent.role === 'secondary'));
+  const protection = bunkerLoss.reconfigure && !configure.some((action) => action.kind === 'configure' && action.intent.role === 'primary')
+    ? primaryModeActions(volume, checks, recorded, bunkerLoss.recovery, fencedSecondary) : [];
   if (fencedSecondary) {
     const failback = planFailback({ observed, checks, epoch: recorded, status: takeover.status });
     return {
-      actions: [...finalizer, ...configure, ...failback.actions, { kind: 'publish-endpoint', endpoint }],
+      actions: [...finalizer, ...configure, ...protection, ...failback.actions, { kind: 'publish-endpoint', endpoint }],
       status: failback.status,
-      events: [...events, ...takeover.events, ...roleEvents(configure), ...failback.events],
+      events: [...events, ...takeover.events, ...roleEvents(configure), ...failback.events, ...bunkerLoss.events],
       requeueAfterMs: requeueAfter(observed, Math.min(failback.requeueAfterMs, failure.reason === null ? failback.requeueAfterMs : REQUEUE_FAILURE_MS)),
     };
   }
   const interval = configure.length > 0 ? REQUEUE_PROGRESS_MS : assessment.phase === 'Ready' ? REQUEUE_READY_MS : REQUEUE_NOT_READY_MS;
   return {
-    actions: [...finalizer, ...configure, { kind: 'publish-endpoint', endpoint }],
+    actions: [...finalizer, ...configure, ...protection, { kind: 'publish-endpoint', endpoint }],
     status: takeover.status,
-    events: [...events, ...takeover.events, ...roleEvents(configure)],
+    events: [...events, ...takeover.events, ...roleEvents(configure), ...bunkerLoss.events],
     requeueAfterMs: requeueAfter(observed, failure.reason === null ? interval : Math.min(interval, REQUEUE_FAILURE_MS)),
   };
 }

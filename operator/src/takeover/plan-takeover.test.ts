@@ -329,3 +329,62 @@ describe('migration (spec.migrate)', () => {
     expect(reasons(result)).toContain('Normal/MigrationNotNeeded');
   });
 });
+
+describe('losing the bunker (spec.replication.onBunkerLoss)', () => {
+  const bunkerLost = (nodes: Record<string, NodeWorld>): Record<string, NodeWorld> => ({ ...nodes, 'site-b': { ready: false, replica: { kind: 'unreachable', code: 'Unavailable', message: 'down' } } });
+  const recoveryOf = (actions: readonly Action[]): string | undefined => {
+    const found = actions.find((action) => action.kind === 'configure' && action.intent.role === 'primary');
+    return found?.kind === 'configure' ? found.intent.recovery : undefined;
+  };
+  const degrade = { replication: { onBunkerLoss: 'degrade' } };
+
+  it('degrade: after the grace period the primary stops waiting for the bunker, visibly, and returns to sync once it caught up', () => {
+    let status = served(degrade);
+    let result = plan(world(volume(status, degrade), T0, bunkerLost(healthy())));
+    expect(recoveryOf(result.actions)).toBeUndefined();
+    expect(cond(result.status, 'RecoveryCopyInSync')).toBe('False/NodeNotReady');
+    status = result.status;
+
+    result = plan(world(volume(status, degrade), T0 + 2_500, bunkerLost(healthy())));
+    expect(recoveryOf(result.actions)).toBe('none');
+    expect(cond(result.status, 'RecoveryCopyInSync')).toBe('False/DegradedToAsync');
+    expect(cond(result.status, 'Degraded')).toBe('True/DegradedToAsync');
+    expect(reasons(result)).toContain('Warning/DegradedToAsync');
+    status = result.status;
+
+    // Still degraded: the mode is told again (idempotent), no new Event.
+    result = plan(world(volume(status, degrade), T0 + 3_000, bunkerLost(healthy())));
+    expect(recoveryOf(result.actions)).toBe('none');
+    expect(reasons(result)).not.toContain('Warning/DegradedToAsync');
+
+    // A takeover now could lose acknowledged writes: refused without allowDataLoss.
+    const primaryLost = { ...bunkerLost(healthy()), 'site-a': { ready: false, replica: { kind: 'unreachable', code: 'Unavailable', message: 'down' } } } as Record<string, NodeWorld>;
+    const failed = plan(world(volume(status, degrade), T0 + 3_500, primaryLost));
+    const refused = plan(world(volume(failed.status, degrade), T0 + 6_000, primaryLost));
+    expect(refused.status.takeover).toBeUndefined();
+    expect(refused.status.lastRefusal?.rule).toBe('recovery-none-may-lose-writes');
+
+    // The bunker is back but behind: still degraded; once it holds everything: sync again.
+    const behind = { ...healthy(), 'site-a': { replica: report('primary', 1, { nbdAddress: '10.0.0.1:10809', durableSeq: seq(200), bunkerDurableSeq: seq(150) }) } };
+    result = plan(world(volume(status, degrade), T0 + 7_000, behind));
+    expect(recoveryOf(result.actions)).toBe('none');
+    expect(cond(result.status, 'RecoveryCopyInSync')).toBe('False/DegradedToAsync');
+    status = result.status;
+    const caughtUp = { ...healthy(), 'site-a': { replica: report('primary', 1, { nbdAddress: '10.0.0.1:10809', durableSeq: seq(200), bunkerDurableSeq: seq(200) }) } };
+    result = plan(world(volume(status, degrade), T0 + 8_000, caughtUp));
+    expect(recoveryOf(result.actions)).toBe('sync');
+    expect(reasons(result)).toContain('Normal/RecoveryRestored');
+    expect(cond(result.status, 'RecoveryCopyInSync')).toBe('True/InSync');
+    result = plan(world(volume(result.status, degrade), T0 + 9_000, caughtUp));
+    expect(recoveryOf(result.actions)).toBeUndefined();
+  });
+
+  it('block (the default): writes keep waiting, nothing is reconfigured, and status says why', () => {
+    let status = served();
+    status = plan(world(volume(status), T0, bunkerLost(healthy()))).status;
+    const result = plan(world(volume(status), T0 + 10_000, bunkerLost(healthy())));
+    expect(recoveryOf(result.actions)).toBeUndefined();
+    expect(cond(result.status, 'RecoveryCopyInSync')).toBe('False/NodeNotReady');
+    expect(cond(result.status, 'Degraded')).toBe('True/NodeNotReady');
+  });
+});

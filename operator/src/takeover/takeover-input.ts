@@ -4,6 +4,7 @@
 // An unreachable replica's numbers are not given (decideTakeover treats it as unreachable).
 import { seq, type Epoch } from '@bunker/proto/ids';
 import type { MigrateRequest, ReplicatedVolume } from '../api/index.js';
+import { degradedToAsync } from '../protection/bunker-loss.js';
 import type { ObservedVolume } from '../failover/observed-volume.js';
 import type { RoleName } from '../reconcile/observed.js';
 import type { RoleCheck } from '../reconcile/role-check.js';
@@ -39,7 +40,9 @@ export function takeoverInput(volume: ReplicatedVolume, checks: Checks, epoch: E
     primary: { node: checks.primary.node, health: failure.health, unhealthyForMs: failure.reason === null ? 0 : unhealthyForMs },
     failover: { mode: spec.failover.mode, gracePeriodMs: spec.failover.gracePeriodSeconds * 1000 },
     manualRequest: request === null ? null : { requestId: request.requestId, stale: false },
-    recovery: spec.replication.recovery,
+    // A primary degraded to asynchronous after losing its bunker may have acknowledged writes
+    // the bunker lacks: judge the takeover as recovery: none.
+    recovery: degradedToAsync(volume.status?.conditions) ? 'none' : spec.replication.recovery,
     bunker: {
       node: bunker.node,
       reachable: bunkerReport !== undefined && bunkerReport.role === 'bunker',
