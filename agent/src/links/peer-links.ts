@@ -7,11 +7,12 @@
 // the receiving side registers the server end of each stream under the sender's node name and
 // answers on it. The drain's Fetch is a unary call: the bunker's answer (a fetch-block or a
 // stale-epoch from its core) completes the oldest pending call from that peer.
+import type { Http2Session } from 'node:http2';
 import { Metadata, status, type ClientDuplexStream, type sendUnaryData, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { FetchBlock, FetchRequest, LogAck, LogBatch } from '@bunker/proto';
 import type { Epoch, NodeName } from '@bunker/proto/ids';
 import type { Event, OutboundMessage } from '../replication/index.js';
-import type { ReplicationClients } from './replication-clients.js';
+import { FLOW_CONTROL_WINDOW_BYTES, type ReplicationClients } from './replication-clients.js';
 import {
   ackFromWire, ackToWire, batchToWire, fetchBlockFromWire, fetchBlockToWire, fetchRequestToWire, type EntryLimits,
 } from './wire-codec.js';
@@ -113,6 +114,7 @@ export class PeerLinks {
 
   /** The receiving end: a peer opened a stream to us; answers to it go here from now on. */
   attachInbound(peer: NodeName, kind: StreamKind, call: ServerStream): void {
+    widenReceiveWindow(call);
     const previous = this.inbound.get(this.key(peer, kind));
     this.inbound.set(this.key(peer, kind), call);
     if (previous !== undefined && previous !== call) previous.end();
@@ -175,6 +177,49 @@ export class PeerLinks {
     this.inbound.clear();
     this.fetches.clear();
   }
+}
+
+/** HTTP/2 sessions whose receive windows were widened already. */
+const widened = new WeakSet<Http2Session>();
+
+/**
+ * Widens the HTTP/2 receive windows (the connection's and each stream's) of the session an
+ * inbound stream arrived on. A gRPC server in grpc-js 1.14 takes no window option, so it
+ * receives with HTTP/2's default 64 KiB windows: a 1 MiB entry then needs about sixteen
+ * window updates, each a round trip through both event loops. Every log batch and ship
+ * arrives on a server stream, so the sender's bytes in flight are bounded by these windows;
+ * they are as large as the clients' (replication-clients.ts), and the log's own in-flight
+ * limits still bound what is waiting. The session is reached through grpc-js internals; when
+ * they are not as expected, nothing changes (the default windows keep working, only slower).
+ */
+function widenReceiveWindow(call: ServerStream): void {
+  try {
+    const session = http2SessionOf(call);
+    if (session === undefined || widened.has(session) || session.destroyed) return;
+    widened.add(session);
+    session.setLocalWindowSize(FLOW_CONTROL_WINDOW_BYTES);
+    session.settings({ initialWindowSize: FLOW_CONTROL_WINDOW_BYTES });
+  } catch {
+    // Best effort: a session closing meanwhile refuses new settings; the stream goes down anyway.
+  }
+}
+
+function http2SessionOf(call: ServerStream): Http2Session | undefined {
+  // ServerDuplexStreamImpl.call is the intercepting call; without interceptors it is the base
+  // call, whose `stream` is the ServerHttp2Stream; with interceptors, `nextCall` leads to it.
+  let inner: unknown = (call as unknown as { call?: unknown }).call;
+  for (let depth = 0; depth < 8 && typeof inner === 'object' && inner !== null; depth += 1) {
+    const stream = (inner as { stream?: { session?: unknown } }).stream;
+    if (stream?.session !== undefined) return isSession(stream.session) ? stream.session : undefined;
+    inner = (inner as { nextCall?: unknown }).nextCall;
+  }
+  return undefined;
+}
+
+function isSession(value: unknown): value is Http2Session {
+  return typeof value === 'object' && value !== null &&
+    typeof (value as Partial<Http2Session>).setLocalWindowSize === 'function' &&
+    typeof (value as Partial<Http2Session>).settings === 'function';
 }
 
 function staleBlock(epoch: Epoch): FetchBlock {

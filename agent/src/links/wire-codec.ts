@@ -49,10 +49,27 @@ export function wireEntryCrc(entry: { epoch: number; seq: number; offset: number
   return crc32c(entry.payload, crc32c(new Uint8Array(header.buffer)));
 }
 
+/**
+ * Wire CRCs already computed, by entry: the primary sends each entry to the bunker and to the
+ * secondary (and may resend it), and a CRC over a 1 MiB payload costs as much as a copy.
+ * Entries are never modified once made (a log append holds the same rule), so the CRC of an
+ * entry object stays valid; the map holds nothing once the entry is garbage.
+ */
+const wireCrcs = new WeakMap<Entry, number>();
+
+function cachedWireCrc(entry: Entry): number {
+  let crc = wireCrcs.get(entry);
+  if (crc === undefined) {
+    crc = wireEntryCrc(entry);
+    wireCrcs.set(entry, crc);
+  }
+  return crc;
+}
+
 export function entryToWire(entry: Entry): LogEntry {
   return {
     epoch: entry.epoch, seq: entry.seq, offset: entry.offset, length: entry.length,
-    kind: KIND_TO_WIRE[entry.kind], crc32c: wireEntryCrc(entry),
+    kind: KIND_TO_WIRE[entry.kind], crc32c: cachedWireCrc(entry),
     payload: Buffer.from(entry.payload.buffer, entry.payload.byteOffset, entry.payload.byteLength),
   };
 }

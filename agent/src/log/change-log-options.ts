@@ -24,10 +24,11 @@ export interface ChangeLogOptions {
   readonly inflightEntriesMax?: number;
   /**
    * Limits of one batch (one datasync). The defaults (1 MiB, 1024 entries) let a batch take
-   * every append that waited, so a slow datasync is shared as widely as possible. Lower
-   * limits split concurrent appenders over two batches in the pipeline, one written while
-   * the other syncs: a gain when encoding a batch takes about as long as a datasync (fast
-   * devices), a loss when the datasync dominates. docs/log.md and docs/benchmarks.md show both.
+   * every append that waited, so a slow datasync is shared as widely as possible. The log
+   * also splits a group of appenders that came back together in two halves when the device
+   * idled between batches for about as long as a datasync (fast devices), so that one half is
+   * written while the other syncs (change-log.ts, splitAfterIdle). Lower fixed limits force
+   * that split always: a loss when the datasync dominates. docs/log.md and docs/benchmarks.md.
    */
   readonly batchBytesMax?: number;
   readonly batchEntriesMax?: number;

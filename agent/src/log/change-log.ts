@@ -6,7 +6,9 @@
 // and the free space allow, and resolves when the datasync of its batch returns. One commit
 // loop writes each batch with one writev (two when it wraps) and one datasync; while one
 // batch's datasync runs, the next gathers and is written, so concurrent appenders share
-// each datasync and encoding overlaps the disk. Reads and trims walk the log (log-reader.ts).
+// each datasync and encoding overlaps the disk. Appenders that come back together after a
+// datasync are split into two alternating batches when the device would otherwise idle
+// while they are turned around (splitAfterIdle). Reads and trims walk the log (log-reader.ts).
 //
 // Invariants:
 //  - entries become durable in sequence order, and only by a returned datasync;
@@ -15,6 +17,7 @@
 //  - after a storage error the log refuses everything (Io): only recovery decides what is
 //    durable then, because the kernel may have dropped the pages that failed to write.
 import { randomInt } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { epoch as toEpoch, seq as toSeq, EPOCH_NONE, SEQ_NONE, type Epoch, type Seq } from '@bunker/proto/ids';
 import { BoundedQueue } from './bounded-queue.js';
 import { resolveOptions, type ChangeLogCreateOptions, type ChangeLogOptions, type ResolvedOptions } from './change-log-options.js';
@@ -65,6 +68,19 @@ interface LogInit {
 
 const TRACKING: AppendOutcome = { kind: 'tracking' };
 
+/** Weight of a new sample in the moving averages of datasync and idle times. */
+const AVERAGE_WEIGHT = 0.25;
+/** A batch is split only when at least this many appends shared it. */
+const SPLIT_APPENDS_MIN = 4;
+/**
+ * A batch is split when the device idled, between the return of one datasync and the start
+ * of the next, for a time within this range of datasync times: long enough that the idle
+ * time is worth hiding behind a datasync, short enough that it is the appenders turning
+ * around (a closed loop), not a lull between bursts (splitting a burst only adds latency).
+ */
+const SPLIT_IDLE_MIN = 0.5;
+const SPLIT_IDLE_MAX = 4;
+
 /** What one datasync makes durable: a batch of records, a superblock copy, or both. */
 interface Stage {
   readonly batch: CommitBatch | undefined;
@@ -101,6 +117,13 @@ export class ChangeLog {
   private trims: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private counters = { batches: 0, entries: 0, datasyncs: 0, writevs: 0, superblockWrites: 0, bytesWritten: 0 };
+  /** Moving averages (ms) of datasync times and of the device's idle time between batches. */
+  private syncMsAverage = 0;
+  private idleMsAverage = 0;
+  /** When the last batch in flight became durable with nothing left to write. */
+  private idleSince: number | undefined;
+  /** A lower entry limit for the next batch only (see splitAfterIdle). */
+  private batchEntriesCap: number | undefined;
 
   private constructor(
     private readonly storage: Storage,
@@ -370,7 +393,7 @@ export class ChangeLog {
         this.inflightEntries + pending.records.length > this.options.inflightEntriesMax;
       if (overLimits && this.inflightEntries > 0) break;
       const batchFull = this.openBatch.bytes + pending.bytes > this.options.batchBytesMax ||
-        this.openBatch.entries + pending.records.length > this.options.batchEntriesMax;
+        this.openBatch.entries + pending.records.length > this.batchEntriesLimit();
       if (batchFull && !this.openBatch.isEmpty) break;
       if (this.usedBytes + this.openBatch.consumption(pending) >= regionBytes(this.layout)) {
         this.onFull();
@@ -452,7 +475,7 @@ export class ChangeLog {
             await syncing.done;
             this.completed(syncing.stage);
           }
-          syncing = { stage, done: this.syncStage() };
+          syncing = { stage, done: this.syncStage(stage) };
           continue;
         }
         if (syncing === undefined) break;
@@ -470,6 +493,21 @@ export class ChangeLog {
     this.committing = undefined;
   }
 
+  /**
+   * batchEntriesMax, or the cap splitAfterIdle set for the next batch while the appenders it
+   * expects can still be turning around; appends that come after a longer lull are a new
+   * burst, and a burst gains nothing from a split.
+   */
+  private batchEntriesLimit(): number {
+    const cap = this.batchEntriesCap;
+    if (cap === undefined) return this.options.batchEntriesMax;
+    if (this.idleSince === undefined || performance.now() - this.idleSince > SPLIT_IDLE_MAX * this.syncMsAverage) {
+      this.batchEntriesCap = undefined;
+      return this.options.batchEntriesMax;
+    }
+    return Math.min(cap, this.options.batchEntriesMax);
+  }
+
   /** The open batch (if any) and a superblock copy (if due and none is in flight). */
   private takeStage(superblockInFlight: boolean): Stage | undefined {
     const batch = this.openBatch.isEmpty ? undefined : this.openBatch;
@@ -478,6 +516,7 @@ export class ChangeLog {
     if (batch !== undefined) {
       this.openBatch = new CommitBatch(this.layout, batch.end, this.logId);
       this.inFlight.push(batch);
+      this.batchEntriesCap = undefined;
       // Appends held back by the batch limit go into the next batch.
       this.admit();
     }
@@ -499,9 +538,15 @@ export class ChangeLog {
   }
 
   /** Starts the datasync covering everything written so far. */
-  private syncStage(): Promise<void> {
+  private syncStage(stage: Stage): Promise<void> {
+    const started = performance.now();
+    if (this.idleSince !== undefined && stage.batch !== undefined) {
+      this.idleMsAverage = average(this.idleMsAverage, started - this.idleSince);
+    }
+    this.idleSince = undefined;
     const done = this.storage.datasync().then(() => {
       this.counters.datasyncs += 1;
+      this.syncMsAverage = average(this.syncMsAverage, performance.now() - started);
     });
     // Awaited later; until then a rejection must not count as unhandled.
     done.catch(() => undefined);
@@ -530,6 +575,7 @@ export class ChangeLog {
       this.counters.batches += 1;
       this.counters.entries += batch.entries;
       this.keeper.countBatch();
+      if (this.inFlight.length === 0 && this.openBatch.isEmpty && this.queue.length === 0) this.splitAfterIdle(batch);
       for (const append of batch.appends) append.done.resolve({ kind: 'durable', lastSeq: append.lastSeq });
     }
     if (write !== undefined) {
@@ -538,6 +584,25 @@ export class ChangeLog {
       this.index.dropBelow(toSeq(this.keeper.effectiveTail.prev.seq + 1));
     }
     this.admit();
+  }
+
+  /**
+   * The batch just completed was the last one in flight: the device idles until its appenders
+   * (or others) append again. Appenders that wait for each other's datasync come back
+   * together, and while their next batch is encoded and written the device has nothing to
+   * do; with the default limits they would stay in one batch forever. When that idle time is
+   * comparable to a datasync (see SPLIT_IDLE_MIN/MAX), the next batch takes only half of
+   * them: the other half forms the batch written while the first one syncs, and from then on
+   * the two groups alternate, one encoded and written while the other's datasync runs. When
+   * the datasync dominates, nothing is split and a batch keeps taking every append that waits.
+   */
+  private splitAfterIdle(batch: CommitBatch): void {
+    this.idleSince = performance.now();
+    const idle = this.idleMsAverage;
+    const sync = this.syncMsAverage;
+    if (batch.appends.length >= SPLIT_APPENDS_MIN && sync > 0 && idle >= SPLIT_IDLE_MIN * sync && idle <= SPLIT_IDLE_MAX * sync) {
+      this.batchEntriesCap = Math.ceil(batch.entries / 2);
+    }
   }
 
   /** The superblock as of the last returned datasync: it never claims what is in flight. */
@@ -591,6 +656,10 @@ export class ChangeLog {
     if (this.failure !== undefined) throw this.failure;
     if (this.state !== 'open') throw new LogError('Closed', 'the log is closed');
   }
+}
+
+function average(current: number, sample: number): number {
+  return current === 0 ? sample : current + AVERAGE_WEIGHT * (sample - current);
 }
 
 function assertNever(value: never): never {

@@ -38,6 +38,14 @@ export interface LogReaderContext {
   readonly marks: () => LiveMarks;
 }
 
+/**
+ * Read window of a locate walk. It reads headers only, from a checkpoint of the seq index
+ * (one every indexIntervalBytes, 64 KiB by default), so a small window finds the target in
+ * one or two reads; a readBlockBytes window (1 MiB) would read and allocate a megabyte per
+ * trim for one header.
+ */
+const LOCATE_WINDOW_BYTES = 64 * 1024;
+
 export class LogReader {
   constructor(private readonly context: LogReaderContext) {}
 
@@ -66,7 +74,7 @@ export class LogReader {
   async locate(target: Seq): Promise<ScanPoint> {
     const { durableEnd } = this.context.marks();
     if (target > durableEnd.prev.seq) return this.normalized(durableEnd);
-    const scanner = this.scannerFor(target, false);
+    const scanner = this.scannerFor(target, false, Math.min(this.context.readBlockBytes, LOCATE_WINDOW_BYTES));
     for (;;) {
       const record = await this.step(scanner, toSeq(target - 1));
       if (record.header.seq >= target) return this.normalized(record.at);
@@ -74,8 +82,8 @@ export class LogReader {
   }
 
   /** A walk from the latest checkpoint at or before `seq` still in place, else from the tail. */
-  private scannerFor(seq: Seq, verifyPayload: boolean): Scanner {
-    const { storage, layout, logId, readBlockBytes, index } = this.context;
+  private scannerFor(seq: Seq, verifyPayload: boolean, readBlockBytes = this.context.readBlockBytes): Scanner {
+    const { storage, layout, logId, index } = this.context;
     const checkpoint = index.floor(seq);
     const tail = this.context.marks().effectiveTail;
     const start = checkpoint !== undefined && checkpoint.seq > tail.prev.seq ? checkpoint.point : tail;
