@@ -41,7 +41,9 @@ export function decideBunkerLoss(volume: ReplicatedVolume, checks: Checks, nowMs
   const previous = volume.status?.conditions;
   const wasDegraded = degradedToAsync(previous);
   const keep: BunkerLossDecision = { recovery: spec.replication.recovery, degraded: false, reconfigure: false, message: '', events: [] };
-  if (spec.replication.recovery !== 'sync' || !checks.primary.serving) return wasDegraded ? { ...keep, recovery: 'none', degraded: true, message: 'degraded: the primary is not serving' } : keep;
+  // A primary stalled for its bunker exports nothing: configured and reachable is what counts.
+  const primaryHere = checks.primary.configured && checks.primary.address !== undefined;
+  if (spec.replication.recovery !== 'sync' || !primaryHere) return wasDegraded ? { ...keep, recovery: 'none', degraded: true, message: 'degraded: the primary does not answer' } : keep;
   const bunker = checks.bunker;
   const primary = checks.primary.report;
   const lost = (bunker.problem !== null && LOST_REASONS.has(bunker.problem.reason)) || primary?.health === 'BunkerUnreachable';

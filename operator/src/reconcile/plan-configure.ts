@@ -41,7 +41,7 @@ export function configureActions(volume: ReplicatedVolume, checks: Checks, epoch
  */
 export function primaryModeActions(volume: ReplicatedVolume, checks: Checks, epoch: Epoch, recovery: RecoveryMode, failbackPending: boolean): Action[] {
   const primary = checks.primary;
-  if (primary.address === undefined || !primary.serving) return [];
+  if (primary.address === undefined || !primary.configured) return [];
   const recorded = volume.status?.roles;
   const bunker = checks.bunker.address ?? recorded?.bunker?.address;
   const secondary = failbackPending ? undefined : checks.secondary.address ?? recorded?.secondary?.address;
