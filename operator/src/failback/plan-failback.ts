@@ -49,9 +49,11 @@ export interface FailbackPlan {
  * finished for it since: it holds a history that may have diverged, and must not follow as is.
  */
 export function needsFailback(status: ReplicatedVolumeStatus | undefined, secondaryNode: NodeName): boolean {
+  // A spare placed as the new secondary (operator/src/protection) is copied the same way.
+  const resync = status?.resync;
+  if (resync !== undefined && resync.targetNode === secondaryNode && resync.state !== 'Finished') return true;
   const last = status?.lastTakeover;
   if (last === undefined || last.fromNode !== secondaryNode) return false;
-  const resync = status?.resync;
   const finished = resync?.state === 'Finished' && resync.targetNode === secondaryNode && (resync.startedAt ?? '') >= last.finishedAt;
   return !finished;
 }

@@ -46,7 +46,10 @@ export async function observe(key: string, sources: ObserveSources): Promise<Obs
     observeRole(volume, 'bunker', nowMs, sources),
     observeRole(volume, 'secondary', nowMs, sources),
   ]);
-  return { kind: 'observed', observed: { nowMs, volume, roles: { primary, bunker, secondary } } };
+  const spares = volume.spec.placement.spares.map((node) => ({
+    node, nodeFacts: nodeFactsFromNode(sources.cluster.node(node)), agent: agentFactsFromLease(sources.cluster.agentLease(node)),
+  }));
+  return { kind: 'observed', observed: { nowMs, volume, roles: { primary, bunker, secondary }, spares } };
 }
 
 async function observeRole(volume: ReplicatedVolume, role: RoleName, nowMs: number, sources: ObserveSources): Promise<ObservedRole> {

@@ -99,6 +99,14 @@ export interface Observed {
   readonly nowMs: number;
   readonly volume: ReplicatedVolume;
   readonly roles: Readonly<Record<RoleName, ObservedRole>>;
+  /** spec.placement.spares: their Nodes and agents (no replica is asked about). */
+  readonly spares?: readonly ObservedSpare[];
+}
+
+export interface ObservedSpare {
+  readonly node: NodeName;
+  readonly nodeFacts: NodeFacts;
+  readonly agent: AgentFacts;
 }
 
 /** A live agent: a Lease with an address, renewed within its duration as of `nowMs`. */

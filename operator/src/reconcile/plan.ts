@@ -25,6 +25,7 @@ import { endpointStatus, lagStatus, nbdEndpoint, roleStatuses } from './role-sta
 import { planTakeover } from '../takeover/plan-takeover.js';
 import { needsFailback, planFailback } from '../failback/plan-failback.js';
 import { decideBunkerLoss } from '../protection/bunker-loss.js';
+import { placeSpareSecondary } from '../protection/spare-secondary.js';
 import { detectPrimaryFailure, PRIMARY_FAILED, primaryFailedCondition, unhealthyForMs, type PrimaryFailure } from '../takeover/primary-failure.js';
 
 /** While the primary is failed: look often, so the grace period ends on time. */
@@ -69,6 +70,15 @@ export function plan(observed: Observed): Plan {
   const configure = configureActions(volume, checks, recorded, bunkerLoss.recovery).filter((action) => !(fencedSecondary && action.kind === 'configure' && action.intent.role === 'secondary'));
   const protection = bunkerLoss.reconfigure && !configure.some((action) => action.kind === 'configure' && action.intent.role === 'primary')
     ? primaryModeActions(volume, checks, recorded, bunkerLoss.recovery, fencedSecondary) : [];
+  const spare = placeSpareSecondary(observed, checks, takeover.status);
+  if (spare !== null) {
+    return {
+      actions: [...finalizer, { kind: 'publish-endpoint', endpoint }],
+      status: spare.status,
+      events: [...events, ...takeover.events, ...spare.events],
+      requeueAfterMs: REQUEUE_PROGRESS_MS,
+    };
+  }
   if (fencedSecondary) {
     const failback = planFailback({ observed, checks, epoch: recorded, status: takeover.status });
     return {

@@ -10,8 +10,8 @@ import { plan } from '../reconcile/plan.js';
 import { statusAfterDrain } from './drain-result.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
-const ADDRESS: Readonly<Record<string, string>> = { 'site-a': '10.0.0.1:7443', 'site-b': '10.0.0.2:7443', 'site-c': '10.0.0.3:7443' };
-const HOST: Readonly<Record<string, string>> = { 'site-a': '10.0.0.1', 'site-b': '10.0.0.2', 'site-c': '10.0.0.3' };
+const ADDRESS: Readonly<Record<string, string>> = { 'site-a': '10.0.0.1:7443', 'site-b': '10.0.0.2:7443', 'site-c': '10.0.0.3:7443', 'site-d': '10.0.0.4:7443' };
+const HOST: Readonly<Record<string, string>> = { 'site-a': '10.0.0.1', 'site-b': '10.0.0.2', 'site-c': '10.0.0.3', 'site-d': '10.0.0.4' };
 
 function volume(status: ReplicatedVolumeStatus | undefined, spec: object = {}): ReplicatedVolume {
   return parseReplicatedVolume({
@@ -386,5 +386,47 @@ describe('losing the bunker (spec.replication.onBunkerLoss)', () => {
     expect(recoveryOf(result.actions)).toBeUndefined();
     expect(cond(result.status, 'RecoveryCopyInSync')).toBe('False/NodeNotReady');
     expect(cond(result.status, 'Degraded')).toBe('True/NodeNotReady');
+  });
+});
+
+describe('re-protection on a spare (spec.placement.spares)', () => {
+  const withSpare = { placement: { primary: { node: 'site-a' }, bunker: { node: 'site-b' }, secondary: { node: 'site-c' }, spares: ['site-e', 'site-d'] } };
+  const secondaryLost = (nodes: Record<string, NodeWorld>): Record<string, NodeWorld> => ({ ...nodes, 'site-c': { ready: false, replica: { kind: 'unreachable', code: 'Unavailable', message: 'down' } } });
+  const observedWithSpare = (status: ReplicatedVolumeStatus, nowMs: number, nodes: Record<string, NodeWorld>): Observed => ({
+    ...world(volume(status, withSpare), nowMs, nodes),
+    spares: [
+      { node: nodeName('site-e'), nodeFacts: { kind: 'present', ready: false, reason: 'NodeStatusUnknown' }, agent: lease('site-e', nowMs) },
+      { node: nodeName('site-d'), nodeFacts: { kind: 'present', ready: true, reason: 'KubeletReady' }, agent: lease('site-d', nowMs) },
+    ],
+  });
+
+  it('moves a secondary gone for three grace periods to the first usable spare, which is then copied in full', () => {
+    let status = served(withSpare);
+    status = plan(observedWithSpare(status, T0, secondaryLost(healthy()))).status;
+    expect(cond(status, 'Replicating')).toBe('False/NodeNotReady');
+    let result = plan(observedWithSpare(status, T0 + 5_000, secondaryLost(healthy())));
+    expect(result.status.roles?.secondary?.node).toBe('site-c');
+
+    result = plan(observedWithSpare(status, T0 + 6_100, secondaryLost(healthy())));
+    expect(result.status.roles?.secondary).toMatchObject({ node: 'site-d', state: 'Pending' });
+    expect(result.status.resync).toMatchObject({ state: 'Pending', scope: 'Full', sourceNode: 'site-a', targetNode: 'site-d' });
+    expect(reasons(result)).toContain('Warning/SecondaryReplaced');
+    status = result.status;
+
+    // The spare holds nothing yet: fenced (role none, creating the volume there), then copied.
+    const withD = { ...secondaryLost(healthy()), 'site-d': { replica: { kind: 'absent' } as const } };
+    result = plan(observedWithSpare(status, T0 + 6_500, withD));
+    expect(kinds(result.actions)).toEqual(['configure none@site-d e1', 'publish-endpoint']);
+    result = plan(observedWithSpare(result.status, T0 + 7_000, { ...withD, 'site-d': { replica: report('none', 1) } }));
+    expect(kinds(result.actions)).toEqual(['resync', 'publish-endpoint']);
+    expect(cond(result.status, 'Resyncing')).toBe('True/ResyncRunning');
+  });
+
+  it('does nothing without a usable spare', () => {
+    let status = served();
+    status = plan(world(volume(status), T0, secondaryLost(healthy()))).status;
+    const result = plan(world(volume(status), T0 + 60_000, secondaryLost(healthy())));
+    expect(result.status.roles?.secondary?.node).toBe('site-c');
+    expect(result.status.resync).toBeUndefined();
   });
 });
