@@ -172,6 +172,8 @@ export class Agent {
       firstSeq: s.log.firstSeq,
       resync: this.resyncStatus(volume.name),
       awaitingConfirmation: this.awaitingConfirmation.has(volume.name),
+      bunkerPeer: s.role === 'primary' ? (volume.record.intent.bunker ?? '') : '',
+      secondaryPeer: s.role === 'primary' ? (volume.record.intent.secondary ?? '') : '',
     };
   }
 
@@ -192,7 +194,9 @@ export class Agent {
       volume = await this.openVolume(fresh);
     }
     if (request.clearChangeMap && intent.role !== 'primary') throw new InvalidRequestError('clearChangeMap applies to a primary only');
-    const answer = await volume.configure(record, intent, { clearChangeMap: request.clearChangeMap });
+    const reset = request.resetLogToSeq;
+    if (reset !== undefined && (!Number.isSafeInteger(reset) || reset < 0)) throw new InvalidRequestError(`resetLogToSeq must be a whole sequence, got ${reset}`);
+    const answer = await volume.configure(record, intent, { clearChangeMap: request.clearChangeMap, ...(reset === undefined ? {} : { resetLogToSeq: reset as Seq }) });
     if (answer.kind === 'rejected') {
       const rejection = answer.rejection;
       const code = rejection.kind === 'StaleEpoch' ? 'StaleEpoch' : rejection.kind === 'Busy' ? 'Busy' : 'WrongRole';

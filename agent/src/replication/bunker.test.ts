@@ -25,6 +25,15 @@ describe('bunker: the log copy', () => {
     expect(to(ready, A)).toEqual([{ kind: 'append-ack', epoch: 1, session: 1, hello: true, durableSeq: 0 }]);
   });
 
+  it('a new bunker started after a sequence answers the hello from there and takes the entries that follow', () => {
+    const h = new Harness({ node: B });
+    const started = h.configure(intent('bunker', 1, { primary: A }), { resetLogToSeq: seq(40) });
+    expect(started.logCut).toEqual({ kind: 'reset', baseSeq: 40 });
+    expect(to(h.receive(A, append(1, 1, [], { hello: true })), A)).toEqual([expect.objectContaining({ kind: 'append-ack', hello: true, durableSeq: 40 })]);
+    expect(seqs(h.receive(A, append(1, 1, [entry(41), entry(42)])).append)).toEqual([41, 42]);
+    expect(to(h.durable(42), A)).toEqual([expect.objectContaining({ kind: 'append-ack', durableSeq: 42 })]);
+  });
+
   it('appends contiguous entries and acknowledges them once durable, not before', () => {
     const h = following();
     const ready = h.receive(A, append(1, 1, [entry(1), entry(2)]));

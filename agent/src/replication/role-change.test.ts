@@ -86,9 +86,19 @@ describe('planRoleChange', () => {
       kind: 'rejected',
       rejection: { kind: 'Busy', reason: 'appends or applies in flight; retry' },
     });
-    expect(planRoleChange(current('none', 3), request('bunker', 3, { resetLogToSeq: seq(1) }))).toEqual({
+    expect(planRoleChange(current('primary', 3), request('bunker', 3, { resetLogToSeq: seq(1) }))).toEqual({
       kind: 'rejected',
-      rejection: expect.objectContaining({ kind: 'InvalidRoleChange', reason: 'only a secondary is resynchronized' }),
+      rejection: expect.objectContaining({ kind: 'InvalidRoleChange', reason: 'only a secondary is resynchronized, or a new bunker started' }),
+    });
+    expect(planRoleChange(current('none', 3), request('primary', 3, { resetLogToSeq: seq(1) }))).toEqual({
+      kind: 'rejected',
+      rejection: expect.objectContaining({ kind: 'InvalidRoleChange' }),
+    });
+  });
+
+  it('a new bunker (a replica holding nothing) may start its log copy after a sequence', () => {
+    expect(planRoleChange(current('none', 3), request('bunker', 3, { resetLogToSeq: seq(40) }))).toEqual({
+      kind: 'accepted', change: { kind: 'switch', resetLogToSeq: 40 },
     });
   });
 

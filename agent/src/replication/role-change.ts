@@ -69,7 +69,10 @@ function precondition(current: CurrentRole, request: ConfigureEvent): ConfigureR
   if (intent.role === 'primary' && intent.modes.recovery === 'sync' && intent.bunker === null) return { kind: 'MissingPeer', peer: 'bunker' };
   if (intent.role === 'secondary' && intent.primary === null) return { kind: 'MissingPeer', peer: 'primary' };
   if (request.resetLogToSeq !== null) {
-    if (intent.role !== 'secondary') return { kind: 'InvalidRoleChange', from: current.role, to: intent.role, reason: 'only a secondary is resynchronized' };
+    // A secondary after a resync follows from the copy's base; a new bunker (a spare holding
+    // nothing) starts its log copy where the secondary stands.
+    const newBunker = intent.role === 'bunker' && current.role === 'none';
+    if (intent.role !== 'secondary' && !newBunker) return { kind: 'InvalidRoleChange', from: current.role, to: intent.role, reason: 'only a secondary is resynchronized, or a new bunker started' };
     if (!current.quiescent) return { kind: 'Busy', reason: 'appends or applies in flight; retry' };
   }
   return null;

@@ -15,10 +15,22 @@ export class RateLimiter {
   private tokens: number;
   private last: number;
 
-  constructor(private readonly bytesPerSecond: number, private readonly clock: Clock) {
+  constructor(private bytesPerSecond: number, private readonly clock: Clock) {
     if (!(bytesPerSecond > 0)) throw new RangeError(`bytesPerSecond must be positive, got ${bytesPerSecond}`);
     this.tokens = bytesPerSecond;
     this.last = clock.now();
+  }
+
+  /**
+   * A new rate from now on. The bucket is kept (clamped to the new burst), not refilled: the
+   * operator repeats the Resync request at every reconcile, and a refill at each repeat would
+   * let one more second's worth through every time (about twice the limit at one repeat a second).
+   */
+  setRate(bytesPerSecond: number): void {
+    if (!(bytesPerSecond > 0)) throw new RangeError(`bytesPerSecond must be positive, got ${bytesPerSecond}`);
+    this.refill();
+    this.bytesPerSecond = bytesPerSecond;
+    this.tokens = Math.min(this.tokens, bytesPerSecond);
   }
 
   /** Waits until `bytes` may be copied, then takes them (a request larger than the burst waits for its whole size). */

@@ -228,6 +228,23 @@ describe('ResyncRunner', () => {
     expect(clock.slept).toBeGreaterThanOrEqual(3000);
     expect(r.status().bytesCopied).toBe(SIZE);
   });
+
+  it('holds copies to the rate limit when the same limit is requested again and again (the operator repeats Resync)', async () => {
+    const clock = fakeClock();
+    const source = new MemorySource({ divergenceSeq: 50 as Seq, changedRegions: [], regionBytes: REGION });
+    source.data.fill(1);
+    const target = new MemoryTarget();
+    target.applied = 100 as Seq;
+    const r = runner(source, target, clock, true, 1024 * 1024);
+    const sleep = clock.sleep.bind(clock);
+    clock.sleep = async (ms: number) => {
+      await sleep(ms);
+      r.setRate(1024 * 1024);
+    };
+    await r.start();
+    expect(clock.slept).toBeGreaterThanOrEqual(3000);
+    expect(r.status().bytesCopied).toBe(SIZE);
+  });
 });
 
 describe('RateLimiter', () => {
@@ -239,6 +256,19 @@ describe('RateLimiter', () => {
     await limiter.take(500);
     expect(clock.slept).toBe(500);
   });
+
+  it('keeps its bucket when its rate is set again: no new burst', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter(1000, clock);
+    await limiter.take(1000);
+    limiter.setRate(1000);
+    await limiter.take(500);
+    expect(clock.slept).toBe(500);
+    limiter.setRate(2000);
+    await limiter.take(2000);
+    expect(clock.slept).toBe(1500);
+  });
+
   it('refuses a non-positive rate', () => {
     expect(() => new RateLimiter(0, fakeClock())).toThrow(RangeError);
   });

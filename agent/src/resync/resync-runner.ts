@@ -113,7 +113,7 @@ export class ResyncRunner {
   private progress: ResyncProgress = { state: 'running', rangeIndex: 0, rangeOffset: 0, bytesDone: 0, bytesCopied: 0, message: 'planning', finishedAtMs: 0 };
   private readonly samples: Array<{ at: number; bytes: number }> = [];
   private running: Promise<void> | null = null;
-  private limiter: RateLimiter;
+  private readonly limiter: RateLimiter;
 
   constructor(
     private readonly request: ResyncRequestView,
@@ -142,9 +142,9 @@ export class ResyncRunner {
     return this.running;
   }
 
-  /** A new rate limit takes effect from the next chunk. */
+  /** A new rate limit takes effect from the next copy; repeating the same limit changes nothing. */
   setRate(bytesPerSecondMax: number): void {
-    this.limiter = new RateLimiter(bytesPerSecondMax, this.clock);
+    this.limiter.setRate(bytesPerSecondMax);
   }
 
   status(): ResyncStatusView {

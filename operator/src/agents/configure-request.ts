@@ -20,6 +20,7 @@ export function toConfigureRequest(intent: AgentIntent): ConfigureRequest {
     bunker: peer(intent.peers.bunker),
     secondaryPeer: peer(intent.peers.secondary),
     clearChangeMap: intent.clearChangeMap === true,
+    ...(intent.resetLogToSeq === undefined ? {} : { resetLogToSeq: intent.resetLogToSeq }),
   };
 }
 

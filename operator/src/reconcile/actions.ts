@@ -31,6 +31,8 @@ export interface AgentIntent {
   readonly peers: { readonly primary?: PeerRef; readonly bunker?: PeerRef; readonly secondary?: PeerRef };
   /** Primary: the failback that needed its change map is verified; forget the map. */
   readonly clearChangeMap?: boolean;
+  /** A new bunker holding nothing: its log copy starts after this sequence (where the secondary stands). */
+  readonly resetLogToSeq?: number;
 }
 
 /** The primary's NBD endpoint, which the volume's Service and EndpointSlice publish. */

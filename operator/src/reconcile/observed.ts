@@ -51,6 +51,9 @@ export interface ReplicaReport {
   readonly trackingChanges: boolean;
   /** Lowest sequence the replica's log still holds (the bunker's, for a takeover's gap check). */
   readonly firstSeq?: Seq;
+  /** Primary only: the nodes it replicates to as it was last configured ('' for none). */
+  readonly bunkerPeer?: string;
+  readonly secondaryPeer?: string;
   /** A primary reopened after a restart that serves nothing until its role is confirmed. */
   readonly awaitingConfirmation?: boolean;
   /** This replica's resynchronization, running or last finished. */

@@ -28,10 +28,32 @@ export function configureActions(volume: ReplicatedVolume, checks: Checks, epoch
     const recorded = check.report?.awaitingConfirmation === true ? volume.status?.roles : undefined;
     const peers = peerRefs(checks, role, recorded);
     if (peers === undefined) continue;
-    const intent = agentIntent(volume, role, epoch, peers);
+    const intent = { ...agentIntent(volume, role, epoch, peers), ...newBunkerStart(checks, role) };
     actions.push({ kind: 'configure', node: check.node, address: check.address, intent: role === 'primary' && primaryRecovery !== undefined ? { ...intent, recovery: primaryRecovery } : intent });
   }
   return actions;
+}
+
+/**
+ * A bunker placed on a node that holds nothing while the primary already has history (a spare
+ * replacing a lost bunker) starts its log copy where the secondary stands: the primary keeps
+ * every entry after that (it trims only what the secondary holds) and sends it all.
+ */
+function newBunkerStart(checks: Checks, role: RoleName): { resetLogToSeq?: number } {
+  if (role !== 'bunker') return {};
+  const report = checks.bunker.report;
+  const primary = checks.primary.report;
+  if ((report !== undefined && report.role !== 'none') || primary === undefined || primary.role !== 'primary' || primary.durableSeq === 0) return {};
+  return { resetLogToSeq: primary.secondaryDurableSeq };
+}
+
+/** The primary replicates to other nodes than its roles name (a replaced bunker or secondary). */
+export function primaryPeersDrifted(checks: Checks, failbackPending: boolean): boolean {
+  const report = checks.primary.report;
+  if (!checks.primary.configured || report === undefined || report.bunkerPeer === undefined) return false;
+  const bunkerMoved = checks.bunker.configured && report.bunkerPeer !== checks.bunker.node;
+  const secondaryMoved = !failbackPending && checks.secondary.configured && report.secondaryPeer !== checks.secondary.node;
+  return bunkerMoved || secondaryMoved;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { ReplicatedVolumeStatus } from '../api/index.js';
 import { FINALIZER, type Action, type NbdEndpoint, type Plan } from './actions.js';
 import { assess, settleConditions, type Assessment } from './conditions.js';
 import { leaseExpiresInMs, type Observed, type RoleName } from './observed.js';
-import { configureActions, primaryModeActions } from './plan-configure.js';
+import { configureActions, primaryModeActions, primaryPeersDrifted } from './plan-configure.js';
 import { planDeletion } from './plan-deletion.js';
 import { roleEvents, transitionEvents } from './plan-events.js';
 import { REQUEUE_NOT_READY_MS, REQUEUE_PROGRESS_MS, REQUEUE_READY_MS } from './requeue.js';
@@ -25,7 +25,7 @@ import { endpointStatus, lagStatus, nbdEndpoint, roleStatuses } from './role-sta
 import { planTakeover } from '../takeover/plan-takeover.js';
 import { needsFailback, planFailback } from '../failback/plan-failback.js';
 import { decideBunkerLoss } from '../protection/bunker-loss.js';
-import { placeSpareSecondary } from '../protection/spare-secondary.js';
+import { placeSpare } from '../protection/spare-placement.js';
 import { detectPrimaryFailure, PRIMARY_FAILED, primaryFailedCondition, unhealthyForMs, type PrimaryFailure } from '../takeover/primary-failure.js';
 
 /** While the primary is failed: look often, so the grace period ends on time. */
@@ -68,9 +68,9 @@ export function plan(observed: Observed): Plan {
   // The old primary of the last takeover is not configured as secondary as is: failback
   // fences it, resynchronizes it, and only then lets it follow.
   const configure = configureActions(volume, checks, recorded, bunkerLoss.recovery).filter((action) => !(fencedSecondary && action.kind === 'configure' && action.intent.role === 'secondary'));
-  const protection = bunkerLoss.reconfigure && !configure.some((action) => action.kind === 'configure' && action.intent.role === 'primary')
+  const protection = (bunkerLoss.reconfigure || primaryPeersDrifted(checks, fencedSecondary)) && !configure.some((action) => action.kind === 'configure' && action.intent.role === 'primary')
     ? primaryModeActions(volume, checks, recorded, bunkerLoss.recovery, fencedSecondary) : [];
-  const spare = placeSpareSecondary(observed, checks, takeover.status);
+  const spare = placeSpare(observed, checks, takeover.status);
   if (spare !== null) {
     return {
       actions: [...finalizer, { kind: 'publish-endpoint', endpoint }],

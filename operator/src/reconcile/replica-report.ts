@@ -40,6 +40,8 @@ function replicaReport(status: VolumeStatus): ReplicaReport {
     trackingChanges: status.trackingChanges,
     firstSeq: seq(status.firstSeq),
     awaitingConfirmation: status.awaitingConfirmation,
+    bunkerPeer: status.bunkerPeer,
+    secondaryPeer: status.secondaryPeer,
     ...(status.resync === undefined ? {} : { resync: resyncReport(status.resync) }),
   };
 }

@@ -422,6 +422,31 @@ describe('re-protection on a spare (spec.placement.spares)', () => {
     expect(cond(result.status, 'Resyncing')).toBe('True/ResyncRunning');
   });
 
+  it('replaces a lost bunker with the spare: its log copy starts where the secondary stands, and the primary is told', () => {
+    const bunkerLost = (nodes: Record<string, NodeWorld>): Record<string, NodeWorld> => ({ ...nodes, 'site-b': { ready: false, replica: { kind: 'unreachable', code: 'Unavailable', message: 'down' } } });
+    const primaryPeers = (bunkerPeer: string): Record<string, NodeWorld> => ({ 'site-a': { replica: report('primary', 1, { nbdAddress: '10.0.0.1:10809', bunkerPeer, secondaryPeer: 'site-c' }) } });
+    let status = served(withSpare);
+    status = plan(observedWithSpare(status, T0, bunkerLost(healthy()))).status;
+    let result = plan(observedWithSpare(status, T0 + 6_100, bunkerLost(healthy())));
+    expect(result.status.roles?.bunker).toMatchObject({ node: 'site-d', state: 'Pending' });
+    expect(reasons(result)).toContain('Warning/BunkerReplaced');
+    status = result.status;
+
+    const fresh = { ...bunkerLost(healthy()), ...primaryPeers('site-b'), 'site-d': { replica: { kind: 'absent' } as const } };
+    result = plan(observedWithSpare(status, T0 + 6_500, fresh));
+    expect(kinds(result.actions)).toEqual(['configure bunker@site-d e1', 'publish-endpoint']);
+    const started = result.actions[0];
+    expect(started?.kind === 'configure' ? started.intent.resetLogToSeq : undefined).toBe(100);
+
+    const following = { ...fresh, 'site-d': { replica: report('bunker', 1) } };
+    result = plan(observedWithSpare(result.status, T0 + 7_000, following));
+    expect(kinds(result.actions)).toEqual(['configure primary@site-a e1', 'publish-endpoint']);
+    const told = result.actions[0];
+    expect(told?.kind === 'configure' ? told.intent.peers.bunker : undefined).toEqual({ node: 'site-d', address: ADDRESS['site-d'] });
+    result = plan(observedWithSpare(result.status, T0 + 7_500, { ...following, ...primaryPeers('site-d') }));
+    expect(kinds(result.actions)).toEqual(['publish-endpoint']);
+  });
+
   it('does nothing without a usable spare', () => {
     let status = served();
     status = plan(world(volume(status), T0, secondaryLost(healthy()))).status;
