@@ -9,7 +9,7 @@ import {
   type StatusRequest, type StatusResponse, type ReleaseRequest, type ReleaseResponse, type FetchRequest, type FetchBlock,
   type LogBatch, type LogAck, type VolumeStatus, type ResyncRequest, type ResyncResponse, type ResyncStatus,
   type RegionChecksumsRequest, type RegionChecksumsResponse, type ReadRegionRequest, type ReadRegionResponse,
-  type DivergenceInfoRequest, type DivergenceInfoResponse, ResyncState,
+  type DivergenceInfoRequest, type DivergenceInfoResponse, ResyncState, peerAuthenticated, tlsServerCredentials, type TlsFiles,
 } from '@bunker/proto';
 import { BunkerError } from '@bunker/proto/bunker-error';
 import type { Epoch, NodeName, Seq } from '@bunker/proto/ids';
@@ -47,7 +47,8 @@ export class Agent {
   private readonly volumes = new Map<string, VolumeReplica>();
   private readonly opening = new Map<string, Promise<VolumeReplica>>();
   private readonly store: IntentStore;
-  private readonly clients = new ReplicationClients();
+  private readonly tls: TlsFiles | null;
+  private readonly clients: ReplicationClients;
   private readonly logCountsSeen = new Map<string, { entries: number; batches: number }>();
   private readonly resyncs = new Map<string, ResyncRunner>();
   private readonly resyncSeen = new Map<string, { compared: number; copied: number }>();
@@ -59,6 +60,8 @@ export class Agent {
   nbdPort = 0;
 
   constructor(private readonly config: AgentConfig, private readonly logger: Logger, private readonly metrics: AgentMetrics) {
+    this.tls = config.tlsCert === '' ? null : { certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa };
+    this.clients = new ReplicationClients(this.tls, config.tlsRefreshSeconds * 1000);
     this.store = new IntentStore(config.dataDir);
     this.nbd = new NbdServer({
       observer: {
@@ -79,10 +82,12 @@ export class Agent {
       if (record.intent.role === 'primary') this.awaitingConfirmation.add(record.shape.volume);
       await this.openVolume(record);
     }
-    this.grpc.addService(AgentService, this.agentServer());
-    this.grpc.addService(ReplicationService, this.replicationServer());
+    this.grpc.addService(AgentService, this.authenticated(this.agentServer()));
+    this.grpc.addService(ReplicationService, this.authenticated(this.replicationServer()));
+    if (this.tls === null) this.logger.warn({}, 'gRPC without TLS: any client that reaches the port is served (give --tls-cert, --tls-key and --tls-ca)');
+    const serverCredentials = this.tls === null ? ServerCredentials.createInsecure() : tlsServerCredentials(this.tls, this.config.tlsRefreshSeconds * 1000);
     this.grpcPort = await new Promise<number>((resolve, reject) => {
-      this.grpc.bindAsync(this.config.grpcListen, ServerCredentials.createInsecure(), (error, port) => (error === null ? resolve(port) : reject(error)));
+      this.grpc.bindAsync(this.config.grpcListen, serverCredentials, (error, port) => (error === null ? resolve(port) : reject(error)));
     });
     const nbd = splitAddress(this.config.nbdListen);
     this.nbdPort = (await this.nbd.listen(nbd.port, nbd.host)).port;
@@ -348,6 +353,28 @@ export class Agent {
       appliedSeq: volume.status().appliedSeq,
       sizeBytes: volume.record.shape.sizeBytes,
     };
+  }
+
+  /**
+   * With mutual TLS, every handler first checks that the caller presented a certificate the
+   * installation's CA signed (the operator or a peer agent); anyone else gets UNAUTHENTICATED
+   * and nothing else happens.
+   */
+  private authenticated<T extends object>(service: T): T {
+    if (this.tls === null) return service;
+    const guarded: Record<string, unknown> = {};
+    for (const [method, handler] of Object.entries(service)) {
+      const serve = handler as (call: unknown, callback?: unknown) => void;
+      guarded[method] = (call: { getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: unknown } | null; getPeer(): string; emit(event: 'error', error: unknown): boolean }, callback?: unknown): void => {
+        if (peerAuthenticated(call)) return serve(call, callback);
+        this.metrics.errors.inc({ volume: '', code: 'Unauthenticated' });
+        this.logger.warn({ peer: call.getPeer(), method }, 'refused a gRPC call without a valid client certificate');
+        const error = { code: status.UNAUTHENTICATED, details: `${method} refused: present a client certificate signed by this installation's CA` };
+        if (typeof callback === 'function') (callback as (e: unknown, v: null) => void)(error, null);
+        else call.emit('error', error);
+      };
+    }
+    return guarded as T;
   }
 
   private agentServer(): AgentServer {

@@ -6,3 +6,4 @@ export * from './gen/bunker/v1/agent.js';
 export * from './ids.js';
 export * from './bunker-error.js';
 export * from './grpc-errors.js';
+export * from './tls.js';

@@ -39,6 +39,8 @@ export interface AgentStartOptions {
   readonly namespace?: string;
   readonly host?: string;
   readonly netns?: string;
+  /** More bunker-agent flags (for example --advertise-grpc), after the ones above. */
+  readonly extraArgs?: readonly string[];
 }
 
 function unary<Req, Res>(call: (req: Req, md: Metadata, opts: { deadline: Date }, cb: (e: Error | null, r: Res) => void) => unknown, request: Req): Promise<Res> {
@@ -77,6 +79,7 @@ export async function startAgent(options: AgentStartOptions): Promise<AgentProce
       '--metrics-listen', `${host}:0`,
       '--kubeconfig', options.kubeconfig ?? 'none', '--namespace', options.namespace ?? 'bunker-system',
       '--log-level', 'debug',
+      ...(options.extraArgs ?? []),
     ],
     logPath,
     ...(options.netns === undefined ? {} : { netns: options.netns }),

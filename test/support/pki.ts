@@ -24,7 +24,7 @@ async function openssl(args: string[]): Promise<void> {
   await run('openssl', args, { timeout: 30_000 });
 }
 
-async function issue(dir: string, name: string, subject: string, ca: { cert: string; key: string }, extensions: string): Promise<{ cert: string; key: string }> {
+export async function issue(dir: string, name: string, subject: string, ca: { cert: string; key: string }, extensions: string): Promise<{ cert: string; key: string }> {
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   const cert = join(dir, `${name}.crt`);
@@ -32,6 +32,14 @@ async function issue(dir: string, name: string, subject: string, ca: { cert: str
   await writeFile(ext, extensions);
   await openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subject]);
   await openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '2', '-sha256', '-extfile', ext]);
+  return { cert, key };
+}
+
+/** A self-signed CA named `name` in `dir`. */
+export async function makeCa(dir: string, name: string): Promise<{ cert: string; key: string }> {
+  const key = join(dir, `${name}.key`);
+  const cert = join(dir, `${name}.crt`);
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`]);
   return { cert, key };
 }
 

@@ -17,6 +17,12 @@ export interface AgentConfig {
   /** Address peers and the operator use to reach this agent's gRPC server. */
   readonly advertiseGrpc: string;
   readonly logLevel: string;
+  /** Mutual TLS on gRPC: all three PEM files, or all empty (plaintext). */
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  readonly tlsCa: string;
+  /** How often the TLS files are read again (rotation takes effect within this). */
+  readonly tlsRefreshSeconds: number;
 }
 
 export class ConfigError extends BunkerError<'InvalidConfig'> {
@@ -36,6 +42,10 @@ const FLAGS: ReadonlyArray<{ key: keyof AgentConfig; flag: string; env: string; 
   { key: 'leaseDurationSeconds', flag: '--lease-duration-seconds', env: 'BUNKER_LEASE_DURATION_SECONDS', fallback: '10', help: 'heartbeat Lease duration' },
   { key: 'advertiseGrpc', flag: '--advertise-grpc', env: 'BUNKER_ADVERTISE_GRPC', fallback: '', help: 'gRPC address announced to peers (default: the listen address)' },
   { key: 'logLevel', flag: '--log-level', env: 'BUNKER_LOG_LEVEL', fallback: 'info', help: 'trace|debug|info|warn|error' },
+  { key: 'tlsCert', flag: '--tls-cert', env: 'BUNKER_TLS_CERT', fallback: '', help: 'PEM certificate for mutual TLS on gRPC (with --tls-key and --tls-ca; none: plaintext)' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'BUNKER_TLS_KEY', fallback: '', help: 'PEM private key of --tls-cert' },
+  { key: 'tlsCa', flag: '--tls-ca', env: 'BUNKER_TLS_CA', fallback: '', help: 'PEM CA bundle: only peers and the operator it signed are served' },
+  { key: 'tlsRefreshSeconds', flag: '--tls-refresh-seconds', env: 'BUNKER_TLS_REFRESH_SECONDS', fallback: '30', help: 'how often the TLS files are read again (certificate rotation)' },
 ];
 
 export function agentUsage(): string {
@@ -72,6 +82,12 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
   }
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(raw.node)) throw new ConfigError(`--node must be a Kubernetes node name, got "${raw.node}"`);
   const grpcListen = checkAddress('--grpc-listen', raw.grpcListen);
+  const tlsGiven = [raw.tlsCert, raw.tlsKey, raw.tlsCa].filter((v) => v !== '').length;
+  if (tlsGiven !== 0 && tlsGiven !== 3) throw new ConfigError('--tls-cert, --tls-key and --tls-ca go together: give all three or none');
+  const tlsRefreshSeconds = Number(raw.tlsRefreshSeconds);
+  if (!Number.isInteger(tlsRefreshSeconds) || tlsRefreshSeconds < 1 || tlsRefreshSeconds > 3600) {
+    throw new ConfigError(`--tls-refresh-seconds must be an integer from 1 to 3600, got "${raw.tlsRefreshSeconds}"`);
+  }
   return {
     ...raw,
     grpcListen,
@@ -79,5 +95,6 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
     metricsListen: checkAddress('--metrics-listen', raw.metricsListen),
     advertiseGrpc: raw.advertiseGrpc === '' ? grpcListen : checkAddress('--advertise-grpc', raw.advertiseGrpc),
     leaseDurationSeconds,
+    tlsRefreshSeconds,
   };
 }

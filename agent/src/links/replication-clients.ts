@@ -1,7 +1,7 @@
 // One gRPC channel per peer agent, shared by every volume that talks to it. Keepalives make a
 // dead peer visible within seconds even when no batch is in flight.
-import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
-import { ReplicationService, type ReplicationClient } from '@bunker/proto';
+import { credentials, makeGenericClientConstructor, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { ReplicationService, TLS_CHANNEL_OPTIONS, tlsChannelCredentials, type ReplicationClient, type TlsFiles } from '@bunker/proto';
 import { serializeLogBatch } from './log-batch-encoder.js';
 
 /**
@@ -23,11 +23,20 @@ const FastReplicationClient = makeGenericClientConstructor({
 
 export class ReplicationClients {
   private readonly byAddress = new Map<string, ReplicationClient>();
+  private readonly credentials: ChannelCredentials;
+  private readonly tlsOptions: ChannelOptions;
+
+  /** `tls`: this agent's certificate, key and CA for mutual TLS to its peers; null: plaintext. */
+  constructor(tls: TlsFiles | null = null, refreshIntervalMs?: number) {
+    this.credentials = tls === null ? credentials.createInsecure() : tlsChannelCredentials(tls, refreshIntervalMs);
+    this.tlsOptions = tls === null ? {} : TLS_CHANNEL_OPTIONS;
+  }
 
   get(address: string): ReplicationClient {
     let client = this.byAddress.get(address);
     if (client === undefined) {
-      client = new FastReplicationClient(address, credentials.createInsecure(), {
+      client = new FastReplicationClient(address, this.credentials, {
+        ...this.tlsOptions,
         'grpc.keepalive_time_ms': 2_000,
         'grpc.keepalive_timeout_ms': 2_000,
         'grpc.keepalive_permit_without_calls': 1,

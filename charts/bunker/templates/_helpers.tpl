@@ -48,3 +48,42 @@ call with (dict "alert" "BunkerDataVolumeFailed" "base" $url). */}}
 runbook_url: {{ printf "%s#%s" (trimSuffix "/" .base) (lower .alert) | quote }}
 {{- end -}}
 {{- end -}}
+
+{{/* The Secret holding the TLS files: the user's, or the one the chart makes. */}}
+{{- define "bunker.tlsSecret" -}}
+{{- .Values.tls.existingSecret | default (printf "%s-tls" (include "bunker.fullname" .)) -}}
+{{- end }}
+
+{{/* Environment pointing a component at its mounted TLS files (argument: dict "root" . "component" "agent"|"operator"). */}}
+{{- define "bunker.tlsEnv" -}}
+{{- if .root.Values.tls.enabled }}
+- name: BUNKER_TLS_CERT
+  value: /etc/bunker/tls/tls.crt
+- name: BUNKER_TLS_KEY
+  value: /etc/bunker/tls/tls.key
+- name: BUNKER_TLS_CA
+  value: /etc/bunker/tls/ca.crt
+{{- if eq .component "agent" }}
+- name: BUNKER_TLS_REFRESH_SECONDS
+  value: {{ .root.Values.tls.refreshSeconds | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The TLS volume: the component's own certificate and key as tls.crt/tls.key, and ca.crt. */}}
+{{- define "bunker.tlsVolume" -}}
+{{- if .root.Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "bunker.tlsSecret" .root }}
+    {{- if not .root.Values.tls.existingSecret }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+      - key: {{ .component }}.crt
+        path: tls.crt
+      - key: {{ .component }}.key
+        path: tls.key
+    {{- end }}
+{{- end }}
+{{- end }}

@@ -1,8 +1,8 @@
 // The operator's view of one agent: promise-returning calls with deadlines over a cached gRPC
 // channel, failures as RemoteErrors with stable codes. One connection per agent address.
-import { credentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+import { credentials, Metadata, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import {
-  AgentClient, fromGrpcError,
+  AgentClient, fromGrpcError, TLS_CHANNEL_OPTIONS, tlsChannelCredentials, type TlsFiles,
   type ConfigureRequest, type ConfigureResponse, type DrainProgress, type DrainRequest,
   type StatusResponse, type ReleaseRequest, type ResyncRequest, type ResyncResponse,
 } from '@bunker/proto';
@@ -20,8 +20,9 @@ function deadline(options: AgentCallOptions | undefined): Date {
 export class AgentConnection {
   private readonly client: AgentClient;
 
-  constructor(readonly address: string, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
+  constructor(readonly address: string, channelCredentials: ChannelCredentials = credentials.createInsecure(), options: ChannelOptions = {}) {
     this.client = new AgentClient(address, channelCredentials, {
+      ...options,
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.initial_reconnect_backoff_ms': 200,
@@ -90,11 +91,19 @@ export class AgentConnection {
 /** Connections by address, so a reconcile does not open a channel per call. */
 export class AgentConnections {
   private readonly byAddress = new Map<string, AgentConnection>();
+  private readonly credentials: ChannelCredentials;
+  private readonly options: ChannelOptions;
+
+  /** `tls`: the operator's certificate, key and the installation's CA; null: plaintext. */
+  constructor(tls: TlsFiles | null = null) {
+    this.credentials = tls === null ? credentials.createInsecure() : tlsChannelCredentials(tls);
+    this.options = tls === null ? {} : TLS_CHANNEL_OPTIONS;
+  }
 
   get(address: string): AgentConnection {
     let connection = this.byAddress.get(address);
     if (connection === undefined) {
-      connection = new AgentConnection(address);
+      connection = new AgentConnection(address, this.credentials, this.options);
       this.byAddress.set(address, connection);
     }
     return connection;

@@ -6,6 +6,7 @@
 // on a fresh machine the first run builds it, which takes minutes). No helm is a failure
 // here, never a skip.
 import { execFile } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,7 +114,7 @@ describe('charts/bunker', () => {
     expect(list(dig(container, 'ports')).map((port) => [dig(port, 'name'), dig(port, 'containerPort')])).toEqual([['grpc', 7443], ['nbd', 10809], ['metrics', 9090]]);
   }, 60_000);
 
-  it('grants the agent only get, create and update on Leases in its namespace', async () => {
+  it('grants the agent only get, create and patch on Leases in its namespace', async () => {
     const objects = await render();
     const role = find(objects, 'Role', 'bunker-agent');
     expect(dig(role, 'metadata', 'namespace')).toBe('bunker-system');
@@ -157,5 +158,54 @@ describe('charts/bunker', () => {
     const objects = await render();
     const crd = find(objects, 'CustomResourceDefinition', 'replicatedvolumes.replication.bunker.dev');
     expect(dig(crd, 'spec', 'names', 'shortNames')).toEqual(['rv']);
+  }, 60_000);
+});
+
+describe('charts/bunker: mutual TLS', () => {
+  const pem = (secret: Json, key: string): string => Buffer.from(String(dig(secret, 'data', key)), 'base64').toString('utf8');
+
+  it('makes a CA per installation and certificates it signed: the agents\' for DNS bunker-agent, the operator\'s', async () => {
+    const objects = await render();
+    const secret = find(objects, 'Secret', 'bunker-tls');
+    const ca = new X509Certificate(pem(secret, 'ca.crt'));
+    expect(ca.ca).toBe(true);
+    const agentCert = new X509Certificate(pem(secret, 'agent.crt'));
+    expect(agentCert.checkIssued(ca)).toBe(true);
+    expect(agentCert.verify(ca.publicKey)).toBe(true);
+    expect(agentCert.subjectAltName).toContain('DNS:bunker-agent');
+    expect(agentCert.checkPrivateKey(createPrivateKey(pem(secret, 'agent.key')))).toBe(true);
+    const operatorCert = new X509Certificate(pem(secret, 'operator.crt'));
+    expect(operatorCert.verify(ca.publicKey)).toBe(true);
+    expect(operatorCert.checkPrivateKey(createPrivateKey(pem(secret, 'operator.key')))).toBe(true);
+    // A second render is a different installation: a different CA.
+    const other = new X509Certificate(pem(find(await render(), 'Secret', 'bunker-tls'), 'ca.crt'));
+    expect(other.fingerprint256).not.toBe(ca.fingerprint256);
+  }, 60_000);
+
+  it('mounts each component\'s own certificate and points the agent and the operator at it', async () => {
+    const objects = await render();
+    for (const [kind, name, component] of [['DaemonSet', 'bunker-agent', 'agent'], ['Deployment', 'bunker-operator', 'operator']] as const) {
+      const spec = dig(find(objects, kind, name), 'spec', 'template', 'spec');
+      const env = envOf(dig(spec, 'containers', 0));
+      expect(env.get('BUNKER_TLS_CERT')).toBe('/etc/bunker/tls/tls.crt');
+      expect(env.get('BUNKER_TLS_KEY')).toBe('/etc/bunker/tls/tls.key');
+      expect(env.get('BUNKER_TLS_CA')).toBe('/etc/bunker/tls/ca.crt');
+      const volume = list(dig(spec, 'volumes')).find((v) => dig(v, 'name') === 'tls');
+      expect(dig(volume, 'secret', 'secretName')).toBe('bunker-tls');
+      expect(list(dig(volume, 'secret', 'items')).map((item) => `${String(dig(item, 'key'))}>${String(dig(item, 'path'))}`)).toEqual([
+        'ca.crt>ca.crt', `${component}.crt>tls.crt`, `${component}.key>tls.key`,
+      ]);
+      expect(list(dig(spec, 'containers', 0, 'volumeMounts')).some((m) => dig(m, 'name') === 'tls' && dig(m, 'readOnly') === true)).toBe(true);
+    }
+  }, 60_000);
+
+  it('uses an existing Secret (cert-manager) as it is, and nothing when TLS is off', async () => {
+    const existing = await render('tls.existingSecret=bunker-certs');
+    expect(existing.some((o) => o['kind'] === 'Secret')).toBe(false);
+    const volume = list(dig(find(existing, 'DaemonSet', 'bunker-agent'), 'spec', 'template', 'spec', 'volumes')).find((v) => dig(v, 'name') === 'tls');
+    expect(dig(volume, 'secret')).toEqual({ secretName: 'bunker-certs' });
+    const off = await render('tls.enabled=false');
+    expect(off.some((o) => o['kind'] === 'Secret')).toBe(false);
+    expect(envOf(dig(find(off, 'DaemonSet', 'bunker-agent'), 'spec', 'template', 'spec', 'containers', 0)).has('BUNKER_TLS_CERT')).toBe(false);
   }, 60_000);
 });

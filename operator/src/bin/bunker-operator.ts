@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   const logger = createLogger(config.identity, config.logLevel);
   const kubeConfig = loadKubeConfig(config);
   const metrics = new OperatorMetrics(config.identity);
-  const connections = new AgentConnections();
+  const connections = new AgentConnections(config.tls);
+  if (config.tls === null) logger.warn({}, 'talking to the agents without TLS (give --tls-cert, --tls-key and --tls-ca)');
   const runner = new ControllerRunner(() => new Controller({
     kubeConfig, operatorNamespace: config.namespace, volumeNamespaces: config.volumeNamespaces, identity: config.identity,
     agents: agentPort(connections), metrics, logger, workers: config.workers, keysMax: QUEUE_KEYS_MAX,

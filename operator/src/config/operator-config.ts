@@ -21,6 +21,8 @@ export interface OperatorConfig {
   readonly renewIntervalMs: number;
   readonly workers: number;
   readonly logLevel: string;
+  /** Mutual TLS to the agents: the operator's certificate, key and the installation's CA; null: plaintext. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
 }
 
 export class OperatorConfigError extends BunkerError<'InvalidConfig'> {
@@ -48,6 +50,9 @@ const FLAGS = {
   renewIntervalSeconds: { flag: '--renew-interval-seconds', env: ['BUNKER_LEADER_RENEW_INTERVAL_SECONDS'], fallback: '', help: 'how often the leader renews (default: a third of the lease duration)' },
   workers: { flag: '--workers', env: ['BUNKER_WORKERS'], fallback: '4', help: 'volumes reconciled at once' },
   logLevel: { flag: '--log-level', env: ['BUNKER_LOG_LEVEL'], fallback: 'info', help: 'trace|debug|info|warn|error' },
+  tlsCert: { flag: '--tls-cert', env: ['BUNKER_TLS_CERT'], fallback: '', help: 'PEM client certificate for mutual TLS to the agents (with --tls-key and --tls-ca; none: plaintext)' },
+  tlsKey: { flag: '--tls-key', env: ['BUNKER_TLS_KEY'], fallback: '', help: 'PEM private key of --tls-cert' },
+  tlsCa: { flag: '--tls-ca', env: ['BUNKER_TLS_CA'], fallback: '', help: 'PEM CA bundle that signed the agents\' certificates' },
 } as const satisfies Record<string, Flag>;
 
 type Key = keyof typeof FLAGS;
@@ -82,7 +87,15 @@ export function parseOperatorConfig(argv: readonly string[], env: Readonly<Recor
     leaseDurationSeconds, renewIntervalMs,
     workers: integer('--workers', value('workers'), 1, 64),
     logLevel: value('logLevel'),
+    tls: tlsFiles(value('tlsCert'), value('tlsKey'), value('tlsCa')),
   };
+}
+
+function tlsFiles(certFile: string, keyFile: string, caFile: string): OperatorConfig['tls'] {
+  const given = [certFile, keyFile, caFile].filter((v) => v !== '').length;
+  if (given === 0) return null;
+  if (given !== 3) throw new OperatorConfigError('--tls-cert, --tls-key and --tls-ca go together: give all three or none');
+  return { certFile, keyFile, caFile };
 }
 
 function parseArgv(argv: readonly string[]): Map<string, string> {
