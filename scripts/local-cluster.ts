@@ -1,88 +1,123 @@
-// The README's first command: a local Kubernetes control plane (etcd + kube-apiserver built
-// from the Go module proxy, cached) with Bunker installed by its Helm chart, three Node
-// objects for three sites, a bunker-agent per site and the operator running as local
-// processes (there is no kubelet to run the chart's pods), and the example ReplicatedVolume
-// brought to Ready. Left running for exploration with kubectl until Ctrl-C.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startControlPlane, repoRoot } from '../test/support/control-plane.js';
-import { kubectl, runCommand } from '../test/support/kubectl.js';
-import { startAgent, type AgentProcess } from '../test/support/agent-process.js';
-import { buildWorkspace, ensureReadyNode, startOperator, testLinkAddress, type OperatorProcess } from '../test/support/operator-process.js';
-import { waitFor } from '../test/support/wait-for.js';
+// The README's first command (`bash scripts/main.sh`, also `npm run demo`): Bunker's whole
+// story on one machine. A local Kubernetes control plane (etcd + kube-apiserver, cached),
+// Bunker's Helm chart, three sites (each agent in a network namespace of its own when root),
+// the example ReplicatedVolume brought to Ready, a verifiable writer under a live table, the
+// primary site killed and taken over with no acknowledged write lost, the old site brought back
+// and resynchronized, and the primary migrated back. Then it is left running for kubectl until
+// Ctrl-C (or stops at once with --exit). The steps live in scripts/demo/.
+//
+//   --exit             tear down at the end instead of waiting for Ctrl-C
+//   --down             clean up what an earlier run left (processes, network namespaces, folders)
+//   --summary PATH     write the figures and the volume's final status as JSON
+//   --subnet N         sites on 10.213.N.0/24 (default 70, or BUNKER_DEMO_SUBNET)
+//   --namespace NS     the volume's namespace (default: default)
+//   --table-seconds S  how long the live table runs (default 8)
+//   --far-delay-ms MS  one-way delay of the far link (default 30)
+//   --data-dir PATH    keep the agents' data and logs there (not removed at the end)
+// BUNKER_DEMO_KUBECONFIG: use that control plane instead of starting one.
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { DemoCluster, SITES } from './demo/cluster.js';
+import { down, StateFile } from './demo/state.js';
+import { Story } from './demo/story.js';
+import { elapsedSeconds, say, step, write, wrap } from './demo/ui.js';
 
-const SITES = ['site-a', 'site-b', 'site-c'] as const;
-const NAMESPACE = 'bunker-system';
+const { values } = parseArgs({
+  options: {
+    exit: { type: 'boolean', default: false },
+    down: { type: 'boolean', default: false },
+    summary: { type: 'string' },
+    subnet: { type: 'string', default: process.env['BUNKER_DEMO_SUBNET'] ?? '70' },
+    namespace: { type: 'string', default: 'default' },
+    'table-seconds': { type: 'string', default: '8' },
+    'far-delay-ms': { type: 'string', default: '30' },
+    'data-dir': { type: 'string' },
+  },
+  strict: true,
+});
 
-function step(message: string): void {
-  process.stdout.write(`\u25b6 ${message}\n`);
-}
+const subnet = Number(values.subnet);
+if (!Number.isInteger(subnet) || subnet < 1 || subnet > 254) throw new Error(`--subnet ${values.subnet}: an integer from 1 to 254`);
 
-async function main(): Promise<void> {
-  const keepRunning = !process.argv.includes('--exit');
-  const started = Date.now();
-  step('building or reusing the cached control plane (first run: several minutes)');
-  const controlPlane = await startControlPlane();
-  const kubeconfig = controlPlane.kubeconfigPath;
-  process.env['BUNKER_TEST_KUBECONFIG'] = kubeconfig;
-  const baseDir = await mkdtemp(join(tmpdir(), 'bunker-local-'));
-  const agents: AgentProcess[] = [];
-  let operator: OperatorProcess | undefined;
-  let link: { readonly host: string; destroy(): Promise<void> } | undefined;
-  try {
-    step(`kube-apiserver ready at ${controlPlane.apiServerUrl}`);
-    step('installing Bunker with its Helm chart (CRDs, RBAC, operator Deployment, agent DaemonSet)');
-    const helm = await runCommand(join(controlPlane.binDir, 'helm'), [
-      'upgrade', '--install', 'bunker', join(repoRoot, 'charts/bunker'), '--namespace', NAMESPACE, '--create-namespace', '--kubeconfig', kubeconfig,
-    ], { timeoutMs: 120_000 });
-    if (helm.code !== 0) throw new Error(`helm install failed:\n${helm.stderr}`);
-    step('building the agent and the operator (tsc -b)');
-    await buildWorkspace();
-    step(`creating Node objects ${SITES.join(', ')} (no kubelet: their Ready condition is set here)`);
-    for (const site of SITES) await ensureReadyNode(site);
-    link = await testLinkAddress(70).catch((error: unknown) => {
-      process.stdout.write(`  (${error instanceof Error ? error.message : String(error)}; agents listen on 127.0.0.1 and the EndpointSlice cannot be published)\n`);
-      return undefined;
-    });
-    const host = link?.host ?? '127.0.0.1';
-    step(`starting three bunker-agent processes on ${host} (the chart's DaemonSet has no kubelet to run it)`);
-    for (const site of SITES) agents.push(await startAgent({ node: site, baseDir, kubeconfig, namespace: NAMESPACE, host }));
-    step('starting the operator as a local process');
-    operator = await startOperator({ identity: 'local', baseDir, kubeconfig, namespace: NAMESPACE, volumeNamespaces: ['default'], leaderElect: true });
-    step('kubectl apply -f examples/replicated-volume.yaml');
-    const applied = await kubectl(['apply', '-f', join(repoRoot, 'examples/replicated-volume.yaml')]);
-    if (applied.code !== 0) throw new Error(`kubectl apply failed:\n${applied.stderr}`);
-    await waitFor('the volume to be Ready', async () => {
-      const phase = await kubectl(['get', 'rv', 'demo', '-o', 'jsonpath={.status.phase}']);
-      return phase.stdout === 'Ready' ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 500 });
-    process.stdout.write(`${(await kubectl(['get', 'rv', '-o', 'wide'])).stdout}\n`);
-    const endpoint = await kubectl(['get', 'rv', 'demo', '-o', 'jsonpath={.status.endpoint.address}']);
-    process.stdout.write([
-      `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Explore it:`,
-      `  export KUBECONFIG=${kubeconfig}`,
-      '  kubectl get rv -o wide; kubectl describe rv demo; kubectl get events',
-      `  qemu-io -f raw -c 'write -P 0xab 0 64k' -c 'read -P 0xab 0 64k' nbd://${endpoint.stdout}/default/demo`,
-      `Logs of the agents and the operator: ${baseDir}`,
-      '',
-    ].join('\n'));
-    if (!keepRunning) return;
-    step('running; Ctrl-C stops everything and removes its data');
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-  } finally {
-    await operator?.stop();
-    await Promise.all(agents.map((a) => a.stop()));
-    await link?.destroy();
-    await controlPlane.stop();
-    await rm(baseDir, { recursive: true, force: true });
+async function main(): Promise<number> {
+  if (values.down) {
+    write(`cleaning up what a demo run on subnet ${subnet} left behind`);
+    await down(subnet, SITES, (line) => say(line));
+    return 0;
   }
+  const state = new StateFile(subnet);
+  const cluster = new DemoCluster({
+    subnet, volumeNamespace: values.namespace, farDelayMs: Number(values['far-delay-ms']), state,
+    ...(values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }),
+  });
+  let story: Story | undefined;
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    closing ??= (async () => {
+      await story?.stopWriter().catch(() => undefined);
+      await cluster.close();
+      state.remove();
+    })();
+    await closing;
+  };
+  // Ctrl-C in the middle of the story still stops everything it started.
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) return;
+    interrupted = true;
+    write('\ninterrupted: stopping everything this run started');
+    void close().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let lost: number;
+  try {
+    write(wrap('Bunker: a replicated block volume with a synchronous log-only bunker and an asynchronous far secondary, losing no acknowledged write when its primary site dies.'));
+    await step('1', 'control plane: etcd and kube-apiserver on loopback', () => cluster.startControlPlane());
+    await step('2', 'Bunker: Helm chart, three Nodes, three agents and the operator', () => cluster.install());
+    story = new Story(cluster, { namespace: values.namespace, tableSeconds: Number(values['table-seconds']), state });
+    const s = story;
+    await step('3', 'kubectl apply the example ReplicatedVolume and wait for Ready', () => s.applyExample());
+    await step('4', 'a verifiable writer through the volume\'s NBD endpoint', () => s.writeUnderTable());
+    await step('5', 'the primary site dies: agent killed, network cut, Node NotReady', () => s.killPrimary());
+    await step('6', 'every acknowledged write checked on the new primary', () => s.verifyTakeover());
+    await step('7', 'the old site comes back: resync, then migrate the primary back', async () => {
+      await s.failback();
+      await s.migrateBack();
+    });
+    lost = await s.finish();
+    if (values.summary !== undefined) {
+      await writeFile(values.summary, `${JSON.stringify(s.summary, null, 2)}\n`);
+      say(`summary written to ${values.summary}`);
+    }
+    write('');
+    write(`The story took ${elapsedSeconds().toFixed(0)} s.`);
+    write(`acknowledged writes lost: ${lost}`);
+  } catch (error) {
+    const reported = error instanceof Error && (error as Error & { reported?: boolean }).reported === true;
+    if (!reported) write(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+    write(`logs of the agents and the operator: ${cluster.baseDir || '(none yet)'}`);
+    await close();
+    return 1;
+  }
+  if (values.exit) {
+    await close();
+    return lost === 0 ? 0 : 1;
+  }
+  write('');
+  write('Everything keeps running for exploration; Ctrl-C stops it and removes its data:');
+  write(`  export KUBECONFIG=${cluster.kubeconfig}`);
+  write(`  kubectl get rv -o wide; kubectl describe rv demo; kubectl get events -n ${values.namespace}`);
+  const endpoint = story.summary.status?.endpoint?.address;
+  if (endpoint !== undefined) write(`  qemu-io -f raw -c 'read -v 0 512' nbd://${endpoint}/${values.namespace}/demo`);
+  write(`  logs of the agents and the operator: ${cluster.baseDir}`);
+  await new Promise<void>(() => undefined);
+  return 0;
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`local cluster failed: ${error instanceof Error ? error.message : String(error)}\n`);
+main().then((code) => {
+  process.exitCode = code;
+}, (error: unknown) => {
+  process.stderr.write(`demo failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
   process.exitCode = 1;
 });
