@@ -232,7 +232,8 @@ export class Agent {
       throw new InvalidRequestError(`resync of ${name}: bytesPerSecondMax must be at least ${RESYNC_RATE_MIN}, got ${request.bytesPerSecondMax}`);
     }
     const existing = this.resyncs.get(name);
-    if (existing !== undefined && existing.epoch === request.epoch) {
+    // A failed resync is started again (it resumes a failed copy from its persisted progress).
+    if (existing !== undefined && existing.epoch === request.epoch && (existing.active || existing.status().state !== 'failed')) {
       existing.setRate(request.bytesPerSecondMax);
       const state = existing.status().state;
       if (!existing.active && (state === 'running' || state === 'verifying')) this.startResync(name, existing);

@@ -3,7 +3,7 @@
 // primary; the old primary's agent restarts (and must not serve: it waits for its role to be
 // confirmed); the operator fences it and resynchronizes it by checksum, copying only what
 // differs (the test measures the true difference from the two data files first); the
-// resync's agent is killed halfway and the resync resumes; the two data files end identical;
+// resync is interrupted by killing either side's agent and resumes; the two data files end identical;
 // then a migration under a writer moves the primary back with no acknowledged write lost.
 // Nodes are fb-a/fb-b/fb-c, so the other operator tests' nodes are never touched.
 import { open, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -132,8 +132,8 @@ describe('failback under the operator', () => {
 
     // 2. More writes on the new primary, over a wider span than before.
     const after = join(baseDir, 'after.acks');
-    await writer(after, { uri: `nbd://${agent('fb-c').host}:${agent('fb-c').nbdPort}/${namespace}/${name}` }, ['--blocks', '6144', '--writes', '1200', '--seconds', '30', '--seed', '12']);
-    expect(await acks(after)).toBe(1200);
+    await writer(after, { uri: `nbd://${agent('fb-c').host}:${agent('fb-c').nbdPort}/${namespace}/${name}` }, ['--blocks', '6144', '--writes', '3000', '--seconds', '45', '--seed', '12']);
+    expect(await acks(after)).toBe(3000);
 
     // 3. The old primary's agent restarts while the operator is away: it reopens as primary of
     //    epoch 1, applies its incomplete writes, and does not serve until it is told its role.
@@ -162,9 +162,24 @@ describe('failback under the operator', () => {
     agents.delete('fb-a');
     await startSite('fb-a');
     let lowest = Number.POSITIVE_INFINITY;
-    const finished = await waitFor('the resync to finish', async () => {
+    const observeResync = async (): Promise<NonNullable<NonNullable<ReplicatedVolume['status']>['resync']> | undefined> => {
       const r = (await volume()).status?.resync;
       if (r?.state === 'Running' && r.bytesDone !== undefined && r.bytesDone > 0) lowest = Math.min(lowest, r.bytesDone);
+      return r;
+    };
+    // ... and on the source side: the primary's agent is killed and back within the grace of
+    // its Lease; it waits for the operator to confirm its role, and the resync goes on.
+    const further = await waitFor('the resync to go on past the first kill', async () => {
+      const r = await observeResync();
+      return r?.state === 'Running' && (r.bytesDone ?? 0) > (halfway.bytesDone ?? 0) + MiB ? r : r?.state === 'Verifying' || r?.state === 'Finished' ? r : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    const sourceKilledAt = further.bytesDone ?? 0;
+    expect(further.state).toBe('Running');
+    await agent('fb-c').kill();
+    agents.delete('fb-c');
+    await startSite('fb-c');
+    const finished = await waitFor('the resync to finish', async () => {
+      const r = await observeResync();
       return r?.state === 'Finished' ? r : undefined;
     }, { timeoutMs: 120_000, intervalMs: 100 }).catch(async (error: unknown) => {
       // What the operator and the agents said, for whoever reads the failure.
@@ -175,7 +190,8 @@ describe('failback under the operator', () => {
     });
     const copied = finished.bytesCopied ?? -1;
     process.stdout.write(`failback resync: true difference ${trueDifference} bytes, copied ${copied} bytes (${(copied / trueDifference).toFixed(3)}x), ` +
-      `compared ${finished.bytesDone} of ${finished.bytesTotal}, scope ${finished.scope}; killed at ${halfway.bytesDone} bytes compared, resumed at ${lowest}\n`);
+      `compared ${finished.bytesDone} of ${finished.bytesTotal}, scope ${finished.scope}; target killed at ${halfway.bytesDone} bytes compared, resumed at ${lowest}; ` +
+      `source killed at ${sourceKilledAt}\n`);
     expect(finished).toMatchObject({ scope: 'Changed', sourceNode: 'fb-c', targetNode: 'fb-a' });
     expect(copied).toBeGreaterThan(0);
     expect(copied).toBeLessThanOrEqual(trueDifference * 1.05 + 64 * 1024);

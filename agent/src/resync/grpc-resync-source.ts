@@ -31,9 +31,9 @@ export class GrpcResyncSource implements ResyncSource {
     });
   }
 
-  checksums(range: ByteRange, blockBytes: number): Promise<{ checksums: Uint8Array[]; appliedSeq: Seq }> {
+  checksums(ranges: readonly ByteRange[], blockBytes: number): Promise<{ checksums: Uint8Array[]; appliedSeq: Seq }> {
     return new Promise((resolve, reject) => {
-      this.client.regionChecksums({ volume: this.volume, epoch: this.epoch, regions: [range], blockBytes }, new Metadata(), this.options(), (error, response) => {
+      this.client.regionChecksums({ volume: this.volume, epoch: this.epoch, regions: [...ranges], blockBytes }, new Metadata(), this.options(), (error, response) => {
         if (error !== null) return reject(fromGrpcError(error, `checksums of ${this.volume} from ${this.node}`));
         resolve({ checksums: response.checksums, appliedSeq: response.appliedSeq as Seq });
       });

@@ -28,8 +28,10 @@ import { RateLimiter, type Clock } from './rate-limiter.js';
 import type { ResyncPlan, ResyncProgress, ResyncRecordStore, ResyncState } from './resync-record.js';
 
 export const RESYNC_BLOCK_BYTES = 4096;
-/** Compared per checksum request; also the most one read copies. */
+/** Compared per checksum request (over up to RESYNC_BATCH_PIECES_MAX pieces); also the most one read copies. */
 export const RESYNC_CHUNK_BYTES = 1024 * 1024;
+const RESYNC_BATCH_PIECES_MAX = 256;
+const RESYNC_READS_IN_FLIGHT = 8;
 const VERIFY_ROUNDS_MAX = 20;
 const VERIFY_ROUND_PAUSE_MS = 200;
 const APPLIED_WAIT_MS = 5 * 60_000;
@@ -49,7 +51,8 @@ export interface DivergenceInfo {
 export interface ResyncSource {
   readonly node: string;
   divergenceInfo(): Promise<DivergenceInfo>;
-  checksums(range: ByteRange, blockBytes: number): Promise<{ readonly checksums: readonly Uint8Array[]; readonly appliedSeq: Seq }>;
+  /** SHA-256 per block of every range, in order, and the primary's applied sequence before it read them. */
+  checksums(ranges: readonly ByteRange[], blockBytes: number): Promise<{ readonly checksums: readonly Uint8Array[]; readonly appliedSeq: Seq }>;
   read(range: ByteRange): Promise<Uint8Array>;
 }
 
@@ -184,8 +187,11 @@ export class ResyncRunner {
       await this.target.follow(plan.baseSeq as Seq);
       await this.verify();
     } catch (error) {
-      await this.setProgress({ ...this.progress, state: 'failed', message: error instanceof Error ? error.message : String(error), finishedAtMs: this.clock.now() })
-        .catch(() => undefined);
+      // A copy that failed (the primary went away, a read broke) resumes from its persisted
+      // progress when started again; a failed verification starts over from a new plan.
+      const verifying = this.progress.state === 'verifying';
+      this.progress = { ...this.progress, state: 'failed', message: error instanceof Error ? error.message : String(error), finishedAtMs: this.clock.now() };
+      await this.store.saveProgress(verifying ? this.progress : { ...this.progress, state: 'running', finishedAtMs: 0 }).catch(() => undefined);
     }
   }
 
@@ -242,63 +248,84 @@ export class ResyncRunner {
   private async copy(): Promise<void> {
     const plan = this.mustPlan();
     while (this.progress.rangeIndex < plan.ranges.length) {
-      const range = plan.ranges[this.progress.rangeIndex];
-      if (range === undefined) break;
-      const offset = range.offset + this.progress.rangeOffset;
-      const length = Math.min(RESYNC_CHUNK_BYTES, range.offset + range.length - offset);
-      const copied = await this.copyChunk({ offset, length }, plan.blockBytes);
+      const batch = nextBatch(plan.ranges, this.progress.rangeIndex, this.progress.rangeOffset);
+      if (batch.pieces.length === 0) break;
+      const copied = await this.copyBatch(batch.pieces, plan.blockBytes);
       await this.target.flush();
-      const nextOffset = this.progress.rangeOffset + length;
-      const rangeDone = nextOffset >= range.length;
-      this.record(length);
+      this.record(batch.bytes);
       await this.setProgress({
         ...this.progress,
-        rangeIndex: rangeDone ? this.progress.rangeIndex + 1 : this.progress.rangeIndex,
-        rangeOffset: rangeDone ? 0 : nextOffset,
-        bytesDone: this.progress.bytesDone + length,
+        rangeIndex: batch.rangeIndex,
+        rangeOffset: batch.rangeOffset,
+        bytesDone: this.progress.bytesDone + batch.bytes,
         bytesCopied: this.progress.bytesCopied + copied,
         message: 'copying the regions that differ',
       });
     }
   }
 
-  /** Compares one chunk and copies its differing blocks; returns the bytes copied. */
-  private async copyChunk(chunk: ByteRange, blockBytes: number): Promise<number> {
-    const [remote, local] = await Promise.all([this.source.checksums(chunk, blockBytes), this.target.read(chunk.offset, chunk.length)]);
-    this.observer.onCompared?.(chunk.length);
-    const differing = differingBlocks(blockChecksums(local, blockBytes), remote.checksums);
+  /**
+   * Compares a batch of pieces with one checksum call and copies their differing blocks, the
+   * reads running RESYNC_READS_IN_FLIGHT at a time: on a far link each round trip costs the
+   * link's delay, so neither the comparison nor the copy may pay it once per 4 KiB region.
+   * Returns the bytes copied.
+   */
+  private async copyBatch(pieces: readonly ByteRange[], blockBytes: number): Promise<number> {
+    const [remote, local] = await Promise.all([
+      this.source.checksums(pieces, blockBytes),
+      Promise.all(pieces.map((piece) => this.target.read(piece.offset, piece.length))),
+    ]);
+    const runs: ByteRange[] = [];
+    let at = 0;
+    pieces.forEach((piece, i) => {
+      const sums = blockChecksums(local[i] ?? new Uint8Array(0), blockBytes);
+      const differing = differingBlocks(sums, remote.checksums.slice(at, at + sums.length));
+      at += sums.length;
+      for (const run of blockRuns(differing, RESYNC_CHUNK_BYTES / blockBytes)) {
+        const offset = piece.offset + run.first * blockBytes;
+        runs.push({ offset, length: Math.min(run.count * blockBytes, piece.offset + piece.length - offset) });
+      }
+    });
+    this.observer.onCompared?.(pieces.reduce((sum, piece) => sum + piece.length, 0));
     let copied = 0;
-    for (const run of blockRuns(differing, RESYNC_CHUNK_BYTES / blockBytes)) {
-      const offset = chunk.offset + run.first * blockBytes;
-      const length = Math.min(run.count * blockBytes, chunk.offset + chunk.length - offset);
-      await this.limiter.take(length);
-      const data = await this.source.read({ offset, length });
-      if (data.length !== length) throw new Error(`the primary returned ${data.length} bytes for ${length} at offset ${offset}`);
-      await this.target.write(offset, data);
-      copied += length;
-      this.observer.onCopied?.(length);
-    }
+    await inParallel(runs, RESYNC_READS_IN_FLIGHT, async (run) => {
+      await this.limiter.take(run.length);
+      const data = await this.source.read(run);
+      if (data.length !== run.length) throw new Error(`the primary returned ${data.length} bytes for ${run.length} at offset ${run.offset}`);
+      await this.target.write(run.offset, data);
+      copied += run.length;
+      this.observer.onCopied?.(run.length);
+    });
     return copied;
   }
 
   private async verify(): Promise<void> {
     const plan = this.mustPlan();
-    let pending: ByteRange[] = plan.ranges.flatMap((range) => chunks(range, RESYNC_CHUNK_BYTES));
+    let pending: ByteRange[] = [...plan.ranges];
     for (let round = 1; round <= VERIFY_ROUNDS_MAX; round += 1) {
       const again: ByteRange[] = [];
-      for (const chunk of pending) {
-        const remote = await this.source.checksums(chunk, plan.blockBytes);
+      for (let index = 0, offset = 0; index < pending.length;) {
+        const batch = nextBatch(pending, index, offset);
+        ({ rangeIndex: index, rangeOffset: offset } = batch);
+        const remote = await this.source.checksums(batch.pieces, plan.blockBytes);
         await this.waitApplied(remote.appliedSeq);
-        const local = blockChecksums(await this.target.read(chunk.offset, chunk.length), plan.blockBytes);
-        const differing = differingBlocks(local, remote.checksums);
-        if (differing.length === 0) continue;
-        const explained = await this.writtenSince(remote.appliedSeq, chunk, plan.blockBytes);
-        const unexplained = differing.filter((block) => !explained.has(block));
-        if (unexplained.length > 0) {
-          const at = chunk.offset + (unexplained[0] ?? 0) * plan.blockBytes;
-          throw new Error(`verification failed: ${unexplained.length} block(s) differ from the primary with no later write to explain it (first at offset ${at}); the change map is kept, a new resync is needed`);
+        let at = 0;
+        for (const piece of batch.pieces) {
+          const local = blockChecksums(await this.target.read(piece.offset, piece.length), plan.blockBytes);
+          const differing = differingBlocks(local, remote.checksums.slice(at, at + local.length));
+          at += local.length;
+          if (differing.length === 0) continue;
+          const explained = await this.writtenSince(remote.appliedSeq, piece, plan.blockBytes);
+          const unexplained = differing.filter((block) => !explained.has(block));
+          if (unexplained.length > 0) {
+            const first = piece.offset + (unexplained[0] ?? 0) * plan.blockBytes;
+            throw new Error(`verification failed: ${unexplained.length} block(s) differ from the primary with no later write to explain it (first at offset ${first}); the change map is kept, a new resync is needed`);
+          }
+          for (const block of differing) {
+            const blockOffset = piece.offset + block * plan.blockBytes;
+            again.push({ offset: blockOffset, length: Math.min(plan.blockBytes, piece.offset + piece.length - blockOffset) });
+          }
         }
-        for (const block of differing) again.push({ offset: chunk.offset + block * plan.blockBytes, length: Math.min(plan.blockBytes, chunk.offset + chunk.length - (chunk.offset + block * plan.blockBytes)) });
       }
       if (again.length === 0) {
         await this.setProgress({ ...this.progress, state: 'finished', message: `verified ${this.progress.bytesDone} bytes in ${round} round(s); ${this.progress.bytesCopied} bytes copied`, finishedAtMs: this.clock.now() });
@@ -372,10 +399,41 @@ function fullReason(info: DivergenceInfo, history: LocalHistory): string | null 
   return null;
 }
 
-function chunks(range: ByteRange, size: number): ByteRange[] {
-  const out: ByteRange[] = [];
-  for (let offset = range.offset; offset < range.offset + range.length; offset += size) {
-    out.push({ offset, length: Math.min(size, range.offset + range.length - offset) });
+/**
+ * The next pieces of `ranges` from (rangeIndex, rangeOffset): whole or split ranges, at most
+ * RESYNC_CHUNK_BYTES and RESYNC_BATCH_PIECES_MAX pieces in all, and where the next batch starts.
+ */
+function nextBatch(ranges: readonly ByteRange[], rangeIndex: number, rangeOffset: number): { pieces: ByteRange[]; bytes: number; rangeIndex: number; rangeOffset: number } {
+  const pieces: ByteRange[] = [];
+  let bytes = 0;
+  let index = rangeIndex;
+  let within = rangeOffset;
+  while (index < ranges.length && bytes < RESYNC_CHUNK_BYTES && pieces.length < RESYNC_BATCH_PIECES_MAX) {
+    const range = ranges[index];
+    if (range === undefined) break;
+    const length = Math.min(RESYNC_CHUNK_BYTES - bytes, range.length - within);
+    pieces.push({ offset: range.offset + within, length });
+    bytes += length;
+    within += length;
+    if (within >= range.length) {
+      index += 1;
+      within = 0;
+    }
   }
-  return out;
+  return { pieces, bytes, rangeIndex: index, rangeOffset: within };
+}
+
+/** Runs `work` over `items`, at most `limit` at once; the first failure rejects (after the others settle). */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next];
+      next += 1;
+      if (item !== undefined) await work(item);
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }

@@ -128,7 +128,7 @@ export function planFailback(context: FailbackContext): FailbackPlan {
   if (resync?.state === 'failed') {
     const message = `resynchronization of ${returning.node} from ${primary.node} failed: ${resync.message}; retried`;
     return {
-      actions: [],
+      actions,
       status: amend(context, { ...progressOf(base, resync, 'Failed', nowIso), message }, 'Resyncing', { type: 'Resyncing', status: 'False', reason: 'ResyncFailed', message }),
       events: [],
       requeueAfterMs: REQUEUE_RESYNC_RETRY_MS,
