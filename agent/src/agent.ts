@@ -173,7 +173,9 @@ export class Agent {
         : health.kind === 'peer-unreachable' && health.link === 'bunker' ? WireHealth.HEALTH_BUNKER_UNREACHABLE : WireHealth.HEALTH_OK,
       healthMessage: health.kind === 'ok' ? '' : JSON.stringify(health),
       nbdAddress: s.serving ? `${splitAddress(this.config.nbdListen).host}:${this.nbdPort}` : '',
-      trackingChanges: s.changeMapRegions !== null,
+      // The log filled (fill policy trackChanges); not the change map a promoted primary keeps
+      // for failback, which every primary after a takeover has.
+      trackingChanges: volume.logTracking(),
       firstSeq: s.log.firstSeq,
       resync: this.resyncStatus(volume.name),
       awaitingConfirmation: this.awaitingConfirmation.has(volume.name),

@@ -228,5 +228,22 @@ describe('failback under the operator', () => {
       `${result.blocksChecked} acknowledged blocks checked, ${result.lost.length} lost\n`);
     expect(migrated).toMatchObject({ currentPrimary: 'fb-a', lastMigration: { fromNode: 'fb-c', toNode: 'fb-a', acknowledgedWritesLost: 0 } });
     expect(result.lost).toEqual([]);
+
+    // 6. `kubectl describe` tells the volume's story by itself: conditions with reasons, the
+    //    takeover, resync and migration records, the lag, and the Events in the order they came.
+    await waitFor('the lag to be reported', async () => ((await volume()).status?.lag !== undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 250 });
+    const story = await ok(['describe', 'replicatedvolume', name]);
+    for (const field of ['Conditions:', 'Resyncing', 'ResyncFinished', 'Last Takeover:', 'Acknowledged Writes Lost:', 'Last Migration:', 'Pause Seconds:', 'Resync:', 'Bytes Copied:', 'Lag:', 'Events:']) {
+      expect(story).toContain(field);
+    }
+    const events = story.slice(story.indexOf('Events:'));
+    process.stdout.write(`kubectl describe, Events:\n${events}\n`);
+    // (Events within the same second may be listed in either order: compare steps seconds apart.)
+    const order = ['TakeoverCompleted', 'FailbackCompleted', 'MigrationCompleted'].map((reason) => ({ reason, at: events.indexOf(reason) }));
+    expect(events).toContain('TakeoverStarted');
+    expect(events).toContain('MigrationStarted');
+    expect(events).not.toContain('TrackingChanges');
+    expect(order.filter((event) => event.at < 0)).toEqual([]);
+    expect([...order].sort((x, y) => x.at - y.at)).toEqual(order);
   }, 300_000);
 });

@@ -177,6 +177,11 @@ export class VolumeReplica {
     return this.replica.changeMapRegions();
   }
 
+  /** The change log filled under fill policy trackChanges: writes are tracked in the change map only. */
+  logTracking(): boolean {
+    return this.files.log.mode === 'tracking';
+  }
+
   logFirstSeq(): Seq {
     return this.files.log.firstSeq;
   }
