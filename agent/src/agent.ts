@@ -524,7 +524,8 @@ export class Agent {
       this.logCountsSeen.set(volume.name, { entries: usage.entries, batches: usage.batches });
       this.metrics.logUsedBytes.set(labels, usage.usedBytes);
       this.metrics.logSizeBytes.set(labels, usage.sizeBytes);
-      this.metrics.dataVolumeFailed.set({ volume: volume.name }, volume.lastHealth.kind === 'data-failed' ? 1 : 0);
+      // Sticky until the agent restarts: the data file returned an I/O error (whatever role the replica holds now).
+      this.metrics.dataVolumeFailed.set({ volume: volume.name }, volume.lastHealth.kind === 'data-failed' || volume.data?.failed !== undefined ? 1 : 0);
       this.refreshResyncMetrics(volume.name);
       if (s.role !== 'primary') continue;
       for (const [peer, durable] of [['bunker', s.bunkerDurableSeq], ['secondary', s.secondaryDurableSeq]] as const) {

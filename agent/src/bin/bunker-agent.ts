@@ -10,6 +10,7 @@ import { HeartbeatLease } from '../discovery/heartbeat-lease.js';
 import { AgentMetrics } from '../observability/agent-metrics.js';
 import { createLogger } from '../observability/logger.js';
 import { startMetricsServer } from '../observability/metrics-server.js';
+import { injectedFaults } from '../faults/injected-faults.js';
 
 const AGENT_VERSION = '0.1.0';
 
@@ -21,6 +22,10 @@ async function main(): Promise<void> {
   const config = parseAgentConfig(process.argv.slice(2), process.env);
   const logger = createLogger(config.node, config.logLevel);
   const metrics = new AgentMetrics(config.node);
+  if (config.faultFile !== '') {
+    logger.warn({ faultFile: config.faultFile }, 'fault injection is on: I/O fails or slows down as the fault file says (tests only)');
+    injectedFaults.follow(config.faultFile, (plan) => logger.warn({ plan }, 'fault plan changed'), (error) => logger.error({ err: error }, 'fault plan refused; the previous one stays'));
+  }
   const agent = new Agent(config, logger, metrics);
   await agent.start();
   const metricsAt = config.metricsListen.lastIndexOf(':');

@@ -23,6 +23,8 @@ export interface AgentConfig {
   readonly tlsCa: string;
   /** How often the TLS files are read again (rotation takes effect within this). */
   readonly tlsRefreshSeconds: number;
+  /** Test-only: a JSON fault plan injected into the data and log files (agent/src/faults). */
+  readonly faultFile: string;
 }
 
 export class ConfigError extends BunkerError<'InvalidConfig'> {
@@ -45,6 +47,7 @@ const FLAGS: ReadonlyArray<{ key: keyof AgentConfig; flag: string; env: string; 
   { key: 'tlsCert', flag: '--tls-cert', env: 'BUNKER_TLS_CERT', fallback: '', help: 'PEM certificate for mutual TLS on gRPC (with --tls-key and --tls-ca; none: plaintext)' },
   { key: 'tlsKey', flag: '--tls-key', env: 'BUNKER_TLS_KEY', fallback: '', help: 'PEM private key of --tls-cert' },
   { key: 'tlsCa', flag: '--tls-ca', env: 'BUNKER_TLS_CA', fallback: '', help: 'PEM CA bundle: only peers and the operator it signed are served' },
+  { key: 'faultFile', flag: '--fault-file', env: 'BUNKER_FAULT_FILE', fallback: '', help: 'TESTS ONLY: JSON plan of I/O faults (EIO, ENOSPC, delays) to inject into the data and log files' },
   { key: 'tlsRefreshSeconds', flag: '--tls-refresh-seconds', env: 'BUNKER_TLS_REFRESH_SECONDS', fallback: '30', help: 'how often the TLS files are read again (certificate rotation)' },
 ];
 

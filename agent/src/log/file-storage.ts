@@ -5,6 +5,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LogError } from './errors.js';
 import type { Storage } from './storage.js';
+import { injectedFaults } from '../faults/injected-faults.js';
 
 const ZERO_FILL_CHUNK_BYTES = 1024 * 1024;
 
@@ -49,6 +50,7 @@ export class FileStorage implements Storage {
   }
 
   async read(position: number, length: number): Promise<Uint8Array> {
+    await injectedFaults.before('log', 'read');
     const buffer = Buffer.allocUnsafe(length);
     let filled = 0;
     while (filled < length) {
@@ -60,6 +62,7 @@ export class FileStorage implements Storage {
   }
 
   async writev(position: number, buffers: readonly Uint8Array[]): Promise<void> {
+    await injectedFaults.before('log', 'write');
     let remaining = [...buffers];
     let at = position;
     // pwritev may write less than asked (a signal, a full disk reports ENOSPC on the retry).
@@ -74,6 +77,7 @@ export class FileStorage implements Storage {
   }
 
   async datasync(): Promise<void> {
+    await injectedFaults.before('log', 'sync');
     await this.handle.datasync();
   }
 

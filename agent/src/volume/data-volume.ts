@@ -5,6 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { BunkerError } from '@bunker/proto/bunker-error';
 import type { Entry } from '../log/entry.js';
+import { injectedFaults } from '../faults/injected-faults.js';
 
 export class DataVolumeError extends BunkerError<'DataFailed' | 'InvalidArgument'> {}
 
@@ -53,6 +54,7 @@ export class DataVolume {
     this.check(offset, length);
     const buffer = Buffer.allocUnsafe(length);
     try {
+      await injectedFaults.before('data', 'read');
       let done = 0;
       while (done < length) {
         const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
@@ -71,6 +73,7 @@ export class DataVolume {
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.check(offset, data.length);
     try {
+      await injectedFaults.before('data', 'write');
       let done = 0;
       while (done < data.length) {
         const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
@@ -110,6 +113,7 @@ export class DataVolume {
   async flush(): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     try {
+      await injectedFaults.before('data', 'sync');
       await this.handle.datasync();
     } catch (error) {
       this.fail('fdatasync', error);
