@@ -7,7 +7,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ReplicatedVolume } from '../../operator/src/api/index.js';
 import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { testCluster } from '../support/cluster.js';
 import { repoRoot } from '../support/control-plane.js';
