@@ -73,6 +73,7 @@ export class Agent {
           if (errno !== 0) metrics.errors.inc({ volume: exportName, code: `nbd-errno-${errno}` });
         },
         onConnection: (event) => metrics.nbdConnections.inc({ volume: '' }, event === 'open' ? 1 : -1),
+        onConnectionRefused: () => metrics.pushback.inc({ volume: '', limit: 'nbd-connections' }),
       },
     });
   }
@@ -140,7 +141,7 @@ export class Agent {
       if (serving && volume !== undefined && this.awaitingConfirmation.has(name)) {
         this.logger.info(this.logFields(name), 'reopened as primary: not serving until the operator confirms the role');
       } else if (serving && volume !== undefined) {
-        this.nbd.addExport(name, new ReplicatedBlockDevice(volume), { description: `Bunker volume ${name} (primary)` });
+        this.nbd.addExport(name, new ReplicatedBlockDevice(volume, (limit) => this.metrics.pushback.inc({ volume: name, limit })), { description: `Bunker volume ${name} (primary)` });
         this.logger.info(this.logFields(name), 'serving the volume over NBD');
       } else {
         await this.nbd.removeExport(name);
@@ -483,6 +484,7 @@ export class Agent {
           const message = fetchRequestFromWire(call.request);
           const from = call.request.fromNode as NodeName;
           if (!volume.parkFetch(from, callback)) {
+            this.metrics.pushback.inc({ volume: call.request.volume, limit: 'fetch-pending' });
             callback({ code: status.RESOURCE_EXHAUSTED, details: 'too many fetches pending' }, null);
             return;
           }

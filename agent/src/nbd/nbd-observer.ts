@@ -23,6 +23,8 @@ export interface NbdObserver {
   onRequest(kind: NbdRequestKind, bytes: number, latencyNs: number, errno: NbdErrno, exportName: string): void;
   /** A TCP connection was accepted or has closed. */
   onConnection(event: 'open' | 'close'): void;
+  /** A connection was refused because connectionsMax were open (a limit pushed back). */
+  onConnectionRefused?(remoteAddress: string): void;
   /** A client broke the protocol and was disconnected. */
   onProtocolError?(reason: ProtocolErrorReason, remoteAddress: string): void;
   /** A device failed with something outside its closed set of error codes (answered with EIO). */

@@ -554,3 +554,21 @@ describe('winding down', () => {
     expect(events.requests).toEqual([{ kind: 'read', bytes: 512, errno: 0, exportName: 'vol' }]);
   });
 });
+
+describe('limits', () => {
+  it('refuses a connection past connectionsMax, says so to the observer, and serves again once one closes', async () => {
+    await server.close({ signal: AbortSignal.timeout(2_000) });
+    const refused: string[] = [];
+    device = new GatedDevice();
+    server = new NbdServer({ connectionsMax: 1, observer: { onRequest: () => undefined, onConnection: () => undefined, onConnectionRefused: (remote) => refused.push(remote) } });
+    server.addExport('vol', device, { description: 'gated' });
+    port = (await server.listen(0)).port;
+    const first = await open();
+    const second = await handshake().catch(() => undefined);
+    await until(() => refused.length === 1);
+    second?.destroy();
+    first.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await stillServes();
+  });
+});

@@ -60,6 +60,7 @@ export class NbdServer {
     this.server = createServer({ allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) =>
       this.accept(socket));
     this.server.maxConnections = positive(options.connectionsMax ?? 256, 'connectionsMax');
+    this.server.on('drop', (dropped) => this.options.observer?.onConnectionRefused?.(dropped?.remoteAddress ?? 'unknown'));
   }
 
   /** Starts listening; port 0 picks a free port, which the result reports. */

@@ -5,7 +5,7 @@
 // device error codes, so the client gets the protocol's errno and never a false success.
 import { blockDeviceError, type BlockDevice, type BlockDeviceErrorCode, type WriteOptions, type WriteZeroesOptions } from '../nbd/block-device.js';
 import type { ConsumerOp, RequestFailure } from '../replication/index.js';
-import type { VolumeReplica } from './volume-replica.js';
+import { VolumeBusyError, type VolumeReplica } from './volume-replica.js';
 
 const BLOCK_BYTES = 4096;
 /** A request refused for back-pressure is retried this often, at most this many times. */
@@ -37,7 +37,8 @@ export class ReplicatedBlockDevice implements BlockDevice {
   // Every write is sequenced by one core; a flush waits for everything before it in that order.
   readonly flushCoversAllWrites = true;
 
-  constructor(private readonly volume: VolumeReplica) {}
+  /** `onPushback`: a limit refused or delayed a request (the core's window, the event queue). */
+  constructor(private readonly volume: Pick<VolumeReplica, 'submit' | 'data' | 'record' | 'name'>, private readonly onPushback: (limit: string) => void = () => undefined) {}
 
   get sizeBytes(): number {
     return this.volume.record.shape.sizeBytes;
@@ -71,9 +72,13 @@ export class ReplicatedBlockDevice implements BlockDevice {
 
   private async run(op: ConsumerOp, offset: number, length: number, payload: Uint8Array, fua: boolean): Promise<void> {
     for (let attempt = 0; ; attempt += 1) {
-      const answer = await this.volume.submit({ op, offset, length, payload, fua });
+      const answer = await this.volume.submit({ op, offset, length, payload, fua }).catch((error: unknown) => {
+        if (error instanceof VolumeBusyError) this.onPushback('event-queue');
+        throw blockDeviceError('shutting-down', `${op} refused: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      });
       if (answer.kind === 'ok') return;
       const failure = answer.failure;
+      if (failure.kind === 'Backpressure') this.onPushback('replica-window');
       if (failure.kind === 'Backpressure' && attempt < BACKPRESSURE_RETRIES_MAX) {
         await new Promise((r) => setTimeout(r, BACKPRESSURE_RETRY_MS));
         continue;

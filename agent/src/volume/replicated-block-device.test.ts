@@ -1,0 +1,38 @@
+// The NBD device over a replica: a limit that pushes back is counted (the agent exports it as
+// bunker_limit_pushback_total), a write the core held back is retried, and the client gets a
+// protocol error, never a false success.
+import type { RequestAnswer } from '../replication/index.js';
+import { ReplicatedBlockDevice } from './replicated-block-device.js';
+import { VolumeBusyError, type VolumeReplica } from './volume-replica.js';
+
+type Fake = Pick<VolumeReplica, 'submit' | 'data' | 'record' | 'name'>;
+
+function fake(answers: Array<RequestAnswer | Error>): Fake {
+  return {
+    name: 'ns/v',
+    data: null,
+    record: { shape: { volume: 'ns/v', volumeUid: 'u', sizeBytes: 1 << 20, logBytes: 1 << 22, fillPolicy: 'fail', regionBytes: 4096 }, addresses: {}, intent: {} } as unknown as VolumeReplica['record'],
+    submit: () => {
+      const next = answers.shift();
+      if (next === undefined) throw new Error('no more answers');
+      return next instanceof Error ? Promise.reject(next) : Promise.resolve(next);
+    },
+  };
+}
+
+describe('ReplicatedBlockDevice', () => {
+  it('counts each time the core\'s window pushes back, and retries until the write is taken', async () => {
+    const limits: string[] = [];
+    const backpressure: RequestAnswer = { kind: 'failed', id: 1, failure: { kind: 'Backpressure', pendingRequests: 512, windowEntries: 4096 } };
+    const device = new ReplicatedBlockDevice(fake([backpressure, backpressure, { kind: 'ok', id: 1, seq: 1 as never }]), (limit) => limits.push(limit));
+    await device.write(0, new Uint8Array(4096), { fua: false });
+    expect(limits).toEqual(['replica-window', 'replica-window']);
+  });
+
+  it('counts a full event queue and answers the client with an error, not a success', async () => {
+    const limits: string[] = [];
+    const device = new ReplicatedBlockDevice(fake([new VolumeBusyError('Busy', 'volume ns/v: too many queued events')]), (limit) => limits.push(limit));
+    await expect(device.write(0, new Uint8Array(4096), { fua: false })).rejects.toMatchObject({ code: 'shutting-down' });
+    expect(limits).toEqual(['event-queue']);
+  });
+});
