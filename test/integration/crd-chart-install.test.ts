@@ -76,8 +76,9 @@ describe('helm install of charts/bunker', () => {
   it.each([
     ['watch', 'replicatedvolumes.replication.bunker.dev', ['-n', 'apps']],
     ['patch', 'replicatedvolumes.replication.bunker.dev', ['-n', 'apps']],
-    ['update', 'replicatedvolumes.replication.bunker.dev/status', ['-n', 'apps']],
-    ['update', 'replicatedvolumes.replication.bunker.dev/finalizers', ['-n', 'apps']],
+    // kubectl reads TYPE/NAME, so a subresource is named with --subresource.
+    ['update', 'replicatedvolumes.replication.bunker.dev', ['-n', 'apps', '--subresource', 'status']],
+    ['update', 'replicatedvolumes.replication.bunker.dev', ['-n', 'apps', '--subresource', 'finalizers']],
     ['watch', 'nodes', []],
     ['create', 'services', ['-n', 'apps']],
     ['patch', 'endpointslices.discovery.k8s.io', ['-n', 'apps']],
