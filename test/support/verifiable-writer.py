@@ -8,7 +8,10 @@ the next write is issued (queue depth 1), so the log is exactly what the consume
 acknowledged. With --reconnect it keeps retrying the URI after an error (a takeover moves the
 export); without it, it exits at the first error. With --uri-file the URI is read from that
 file at every (re)connect, so a test can follow the volume's endpoint as it moves. Bounded by
---seconds and --writes.
+--seconds and --writes. With --timing FILE it also writes, per acknowledged write, "offset
+counter t_start t_end" (wall-clock seconds since the epoch, microsecond resolution, from just
+before the write was issued to its acknowledgement) to FILE, for benchmarks; the
+acknowledgement log is unchanged.
 """
 import argparse
 import random
@@ -46,6 +49,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reconnect", action="store_true")
     parser.add_argument("--fua-every", type=int, default=0, help="set FUA on every Nth write")
+    parser.add_argument("--timing", help="also write 'offset counter t_start t_end' per acknowledged write to this file")
     args = parser.parse_args()
     if not args.uri and not args.uri_file:
         parser.error("--uri or --uri-file is required")
@@ -57,6 +61,7 @@ def main() -> int:
     handle = None
     counter = 0
     errors = 0
+    timing = open(args.timing, "a", buffering=1) if args.timing else None
     with open(args.ack_log, "a", buffering=1) as acks:
         while counter < args.writes and time.monotonic() < deadline:
             if handle is None:
@@ -75,6 +80,7 @@ def main() -> int:
             offset = rng.randrange(args.blocks) * BLOCK
             counter += 1
             flags = nbd.CMD_FLAG_FUA if args.fua_every and counter % args.fua_every == 0 else 0
+            started = time.time()
             try:
                 handle.pwrite(block_for(offset, counter), offset, flags)
             except nbd.Error as error:
@@ -90,6 +96,10 @@ def main() -> int:
                 time.sleep(0.05)
                 continue
             acks.write(f"{offset} {counter}\n")
+            if timing is not None:
+                timing.write(f"{offset} {counter} {started:.6f} {time.time():.6f}\n")
+    if timing is not None:
+        timing.close()
     print(f"issued {counter} writes, {errors} errors", file=sys.stderr)
     return 0
 
