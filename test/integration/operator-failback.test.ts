@@ -6,55 +6,27 @@
 // resync is interrupted by killing either side's agent and resumes; the two data files end identical;
 // then a migration under a writer moves the primary back with no acknowledged write lost.
 // Nodes are fb-a/fb-b/fb-c, so the other operator tests' nodes are never touched.
-import { open, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReplicatedVolume } from '../../operator/src/api/index.js';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
-import { testCluster } from '../support/cluster.js';
 import { repoRoot } from '../support/control-plane.js';
-import { kubectl } from '../support/kubectl.js';
 import { runClient } from '../support/nbd-clients.js';
-import {
-  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, kubectlOk, markNodeNotReady, readVolume, startOperator, testLinkAddress, type OperatorProcess,
-} from '../support/operator-process.js';
+import { kubectlOk, markNodeNotReady, ensureReadyNode } from '../support/operator-process.js';
+import { acknowledged, OperatorTestbed } from '../support/operator-testbed.js';
 import { waitFor } from '../support/wait-for.js';
 import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
 const namespace = 'operator-failback';
-const operatorNamespace = 'bunker-failback-system';
-const sites = ['fb-a', 'fb-b', 'fb-c'] as const;
 const name = 'failback-demo';
 const BLOCK = 4096;
 const MiB = 1024 * 1024;
 
-let baseDir: string;
-let operator: OperatorProcess | undefined;
-const agents = new Map<string, AgentProcess>();
-let link: { readonly host: string; destroy(): Promise<void> } | undefined;
+let testbed: OperatorTestbed;
 
 const ok = (args: readonly string[], input?: string): Promise<string> => kubectlOk(['-n', namespace, ...args], input);
-const volume = (): Promise<ReplicatedVolume> => readVolume(namespace, name);
-
-function agent(node: string): AgentProcess {
-  const found = agents.get(node);
-  if (found === undefined) throw new Error(`no agent on ${node}`);
-  return found;
-}
-
-function dataPath(node: string): string {
-  return join(agent(node).dataDir, 'volumes', `${namespace}__${name}`, 'data.img');
-}
-
-async function startSite(node: string): Promise<void> {
-  agents.set(node, await startAgent({ node, baseDir, kubeconfig: testCluster().kubeconfigPath, namespace: operatorNamespace, ...(link === undefined ? {} : { host: link.host }) }));
-}
-
-async function startTheOperator(): Promise<void> {
-  operator = await startOperator({
-    identity: 'failback', baseDir, kubeconfig: testCluster().kubeconfigPath, namespace: operatorNamespace, volumeNamespaces: [namespace], leaderElect: false,
-  });
-}
+const volume = (): Promise<ReplicatedVolume> => testbed.volume(name);
+const agent = (node: string): ReturnType<OperatorTestbed['agent']> => testbed.agent(node);
+const dataPath = (node: string): string => testbed.dataPath(node, name);
 
 /** 4 KiB blocks whose contents differ between two files of the same size, in bytes. */
 async function differingBytes(a: string, b: string, size: number): Promise<number> {
@@ -84,29 +56,14 @@ async function writer(ackLog: string, uri: { uri: string } | { uriFile: string }
   return runClient('/usr/bin/python3', [join(repoRoot, 'test/support/verifiable-writer.py'), ...target, '--ack-log', ackLog, ...args], { timeoutMs: 90_000 });
 }
 
-async function acks(ackLog: string): Promise<number> {
-  return (await readFile(ackLog, 'utf8').catch(() => '')).split('\n').length - 1;
-}
+const acks = acknowledged;
 
 beforeAll(async () => {
-  await buildWorkspace();
-  await installCrd();
-  await ensureNamespace(operatorNamespace);
-  await ensureNamespace(namespace);
-  for (const node of sites) await ensureReadyNode(node);
-  baseDir = await mkdtemp(join(tmpdir(), 'bunker-operator-failback-'));
-  link = await testLinkAddress(66);
-  for (const node of sites) await startSite(node);
-  await startTheOperator();
+  testbed = await OperatorTestbed.start({ name: 'failback', namespace, operatorNamespace: 'bunker-failback-system', sites: ['fb-a', 'fb-b', 'fb-c'], subnet: 66 });
 }, 360_000);
 
 afterAll(async () => {
-  if (operator?.alive() === true) await kubectl(['-n', namespace, 'delete', 'replicatedvolumes', '--all', '--timeout', '30s', '--wait=false']);
-  await operator?.stop();
-  await Promise.all([...agents.values()].map((a) => a.stop()));
-  await link?.destroy();
-  for (const node of sites) await ensureReadyNode(node).catch(() => undefined);
-  if (baseDir !== undefined) await rm(baseDir, { recursive: true, force: true });
+  await testbed?.stop();
 }, 90_000);
 
 describe('failback under the operator', () => {
@@ -121,24 +78,23 @@ describe('failback under the operator', () => {
     await waitFor(`${name} to be Ready`, async () => ((await volume()).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
 
     // 1. Takeover under writes.
-    const before = join(baseDir, 'before.acks');
+    const before = join(testbed.baseDir, 'before.acks');
     const first = writer(before, { uri: `nbd://${agent('fb-a').host}:${agent('fb-a').nbdPort}/${namespace}/${name}` }, ['--blocks', '2048', '--seconds', '20', '--seed', '11']);
     await waitFor('writes on fb-a', async () => ((await acks(before)) > 300 ? true : undefined), { timeoutMs: 20_000 });
-    await agent('fb-a').kill();
-    agents.delete('fb-a');
+    await testbed.killAgent('fb-a');
     await markNodeNotReady('fb-a');
     await waitFor('the takeover', async () => ((await volume()).status?.endpoint?.address === `${agent('fb-c').host}:${agent('fb-c').nbdPort}` ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 });
     await first;
 
     // 2. More writes on the new primary, over a wider span than before.
-    const after = join(baseDir, 'after.acks');
+    const after = join(testbed.baseDir, 'after.acks');
     await writer(after, { uri: `nbd://${agent('fb-c').host}:${agent('fb-c').nbdPort}/${namespace}/${name}` }, ['--blocks', '6144', '--writes', '3000', '--seconds', '45', '--seed', '12']);
     expect(await acks(after)).toBe(3000);
 
     // 3. The old primary's agent restarts while the operator is away: it reopens as primary of
     //    epoch 1, applies its incomplete writes, and does not serve until it is told its role.
-    await operator?.stop();
-    await startSite('fb-a');
+    await testbed.stopOperator();
+    await testbed.startAgent('fb-a');
     await ensureReadyNode('fb-a');
     const reopened = await waitFor('fb-a to reopen the volume', async () => {
       const r = await replica('fb-a');
@@ -153,14 +109,13 @@ describe('failback under the operator', () => {
     expect(trueDifference).toBeGreaterThan(2 * MiB);
 
     // 4. The operator returns: fence, resync (killed halfway on the resynchronized side, resumed).
-    await startTheOperator();
+    await testbed.startOperator();
     const halfway = await waitFor('the resync to be halfway', async () => {
       const r = (await volume()).status?.resync;
       return r?.state === 'Running' && (r.bytesDone ?? 0) > (r.bytesTotal ?? 0) * 0.3 ? r : undefined;
     }, { timeoutMs: 60_000, intervalMs: 100 });
-    await agent('fb-a').kill();
-    agents.delete('fb-a');
-    await startSite('fb-a');
+    await testbed.killAgent('fb-a');
+    await testbed.startAgent('fb-a');
     let lowest = Number.POSITIVE_INFINITY;
     const observeResync = async (): Promise<NonNullable<NonNullable<ReplicatedVolume['status']>['resync']> | undefined> => {
       const r = (await volume()).status?.resync;
@@ -175,16 +130,15 @@ describe('failback under the operator', () => {
     }, { timeoutMs: 60_000, intervalMs: 100 });
     const sourceKilledAt = further.bytesDone ?? 0;
     expect(further.state).toBe('Running');
-    await agent('fb-c').kill();
-    agents.delete('fb-c');
-    await startSite('fb-c');
+    await testbed.killAgent('fb-c');
+    await testbed.startAgent('fb-c');
     const finished = await waitFor('the resync to finish', async () => {
       const r = await observeResync();
       return r?.state === 'Finished' ? r : undefined;
     }, { timeoutMs: 120_000, intervalMs: 100 }).catch(async (error: unknown) => {
       // What the operator and the agents said, for whoever reads the failure.
       const status = (await volume()).status;
-      const logs = await Promise.all(sites.map(async (node) => `${node}:\n${(await readFile(join(baseDir, `${node}.log`), 'utf8').catch(() => '')).split('\n').filter((line) => /resync|follow|verif|configure|refused|failed/i.test(line)).slice(-15).join('\n')}`));
+      const logs = await Promise.all(testbed.options.sites.map(async (node) => `${node}:\n${(await readFile(join(testbed.baseDir, `${node}.log`), 'utf8').catch(() => '')).split('\n').filter((line) => /resync|follow|verif|configure|refused|failed/i.test(line)).slice(-15).join('\n')}`));
       process.stdout.write(`resync did not finish: ${JSON.stringify({ resync: status?.resync, conditions: status?.conditions, roles: status?.roles })}\n${logs.join('\n')}\n`);
       throw error;
     });
@@ -202,13 +156,13 @@ describe('failback under the operator', () => {
     await waitFor(`${name} to be Ready again`, async () => ((await volume()).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 30_000, intervalMs: 250 });
 
     // 5. Migrate back to fb-a under a writer that follows the endpoint.
-    const uriFile = join(baseDir, 'endpoint.uri');
+    const uriFile = join(testbed.baseDir, 'endpoint.uri');
     const follow = async (): Promise<void> => {
       const address = (await volume()).status?.endpoint?.address;
       if (address !== undefined) await writeFile(uriFile, `nbd://${address}/${namespace}/${name}\n`);
     };
     await follow();
-    const migrating = join(baseDir, 'migrate.acks');
+    const migrating = join(testbed.baseDir, 'migrate.acks');
     const third = writer(migrating, { uriFile }, ['--blocks', '2048', '--seconds', '20', '--seed', '13']);
     await waitFor('writes on fb-c', async () => ((await acks(migrating)) > 300 ? true : undefined), { timeoutMs: 20_000 });
     const follower = setInterval(() => void follow().catch(() => undefined), 100);
