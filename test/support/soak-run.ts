@@ -1,5 +1,5 @@
-// The soak run (issue 11), shared by the jest test (test/integration/soak.test.ts, 2 minutes)
-// and `npm run soak -- --minutes N` (scripts/soak.ts). One volume on three agents under the real
+// The soak run (issue 11), `npm run soak -- --minutes N` (scripts/soak.ts; a two-minute run in
+// CI waits for the stall it found to be fixed). One volume on three agents under the real
 // operator, with a verifiable writer (test/support/verifiable-writer.py) writing through the
 // volume's Service for the whole run (an EndpointSlice-following proxy, so it follows the
 // primary when it moves), and, at intervals, one fault at a time for a few seconds:
