@@ -23,7 +23,7 @@
 // Needs the built agent (`npx tsc -b`) and python3 with libnbd's bindings. Every agent is
 // stopped in a finally block (and by its watchdog if this process is killed).
 import { randomUUID } from 'node:crypto';
-import { open, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,7 @@ import {
 import { startAgent, type AgentProcess } from '../../test/support/agent-process.js';
 import { repoRoot } from '../../test/support/control-plane.js';
 import { runClient } from '../../test/support/nbd-clients.js';
+import { differingBytes } from '../../test/support/data-diff.js';
 import { waitFor } from '../../test/support/wait-for.js';
 
 const MiB = 1024 * 1024;
@@ -136,25 +137,6 @@ async function writeBlocks(node: string, volume: string, count: number, seed: nu
   return (JSON.parse(run.stdout.trim()) as { seconds: number }).seconds;
 }
 
-/** Bytes in 4 KiB blocks whose contents differ between two files of VOLUME_BYTES. */
-async function differingBytes(a: string, b: string): Promise<number> {
-  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
-  try {
-    let differing = 0;
-    const chunk = 8 * MiB;
-    const [ba, bb] = [Buffer.alloc(chunk), Buffer.alloc(chunk)];
-    for (let offset = 0; offset < VOLUME_BYTES; offset += chunk) {
-      ba.fill(0);
-      bb.fill(0);
-      await Promise.all([fa.read(ba, 0, chunk, offset), fb.read(bb, 0, chunk, offset)]);
-      for (let at = 0; at < chunk; at += BLOCK) if (ba.compare(bb, at, at + BLOCK, at, at + BLOCK) !== 0) differing += BLOCK;
-    }
-    return differing;
-  } finally {
-    await fa.close();
-    await fb.close();
-  }
-}
 
 const dataPath = (node: string, volume: string): string => join(agent(node).dataDir, 'volumes', volume.replace('/', '__'), 'data.img');
 
@@ -218,7 +200,7 @@ async function oneRun(index: number, share: number, rate: number, full: boolean)
     const s = await volumeOn('site-a', volume);
     return s !== undefined && s.appliedSeq === s.durableSeq ? true : undefined;
   }, { timeoutMs: 30_000 });
-  const trueDifference = await differingBytes(dataPath('site-a', volume), dataPath('site-c', volume));
+  const trueDifference = await differingBytes(dataPath('site-a', volume), dataPath('site-c', volume), VOLUME_BYTES);
 
   // 5. Fence, resync, connect, verify.
   await agent('site-a').configure(request(volume, uid, Role.ROLE_NONE, 2, { primary: 'site-c' }));
@@ -260,7 +242,7 @@ async function oneRun(index: number, share: number, rate: number, full: boolean)
     const [a, c] = [await volumeOn('site-a', volume), await volumeOn('site-c', volume)];
     return a !== undefined && c !== undefined && a.appliedSeq >= c.durableSeq ? true : undefined;
   }, { timeoutMs: 30_000 });
-  const identical = (await differingBytes(dataPath('site-a', volume), dataPath('site-c', volume))) === 0;
+  const identical = (await differingBytes(dataPath('site-a', volume), dataPath('site-c', volume), VOLUME_BYTES)) === 0;
   const copied = status.bytesCopied;
   const halfway = samples.find((s) => s.copied >= copied / 2);
   const end = samples[samples.length - 1] ?? { at: startedAt, copied };

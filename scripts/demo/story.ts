@@ -2,13 +2,13 @@
 // the primary site killed and the takeover watched as it happens, every acknowledged write
 // checked on the new primary, the old site brought back and resynchronized (against the true
 // difference of the two data files), and the primary migrated back.
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { ReplicatedVolume, ReplicatedVolumeStatus } from '../../operator/src/api/index.js';
 import { repoRoot } from '../../test/support/control-plane.js';
 import { kubectlOk } from '../../test/support/operator-process.js';
 import { volumeReader } from '../../test/support/volume-reader.js';
+import { differingBytes } from '../../test/support/data-diff.js';
 import { waitFor } from '../../test/support/wait-for.js';
 import { readFileRange, verifyAcknowledged, type VerifyResult } from '../../test/support/write-verifier.js';
 import { SITES, type DemoCluster } from './cluster.js';
@@ -18,7 +18,6 @@ import { say, sayAt, write } from './ui.js';
 import { startWriter, type Writer } from './writer.js';
 
 const NAME = 'demo';
-const BLOCK = 4096;
 const MiB = 1024 * 1024;
 
 export interface StoryOptions {
@@ -360,22 +359,3 @@ function mib(bytes: number): string {
   return `${(bytes / MiB).toFixed(2)} MiB`;
 }
 
-/** Bytes in 4 KiB blocks whose contents differ between two files of `size` bytes. */
-export async function differingBytes(a: string, b: string, size: number): Promise<number> {
-  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
-  try {
-    let differing = 0;
-    const chunk = 4 * MiB;
-    const [ba, bb] = [Buffer.alloc(chunk), Buffer.alloc(chunk)];
-    for (let offset = 0; offset < size; offset += chunk) {
-      ba.fill(0);
-      bb.fill(0);
-      await Promise.all([fa.read(ba, 0, chunk, offset), fb.read(bb, 0, chunk, offset)]);
-      for (let at = 0; at < chunk; at += BLOCK) if (ba.compare(bb, at, at + BLOCK, at, at + BLOCK) !== 0) differing += BLOCK;
-    }
-    return differing;
-  } finally {
-    await fa.close();
-    await fb.close();
-  }
-}

@@ -20,7 +20,7 @@
 //   and every acknowledged write is on both.
 // Nodes fp-a/fp-b/fp-c, namespace operator-failback-partition, subnet 67.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { open, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Role } from '@bunker/proto';
@@ -36,6 +36,7 @@ import {
 } from '../support/operator-process.js';
 import { startApiserverRelay, startServiceProxy, type ServiceProxy, type TcpRelay } from '../support/tcp-relay.js';
 import { volumeReader } from '../support/volume-reader.js';
+import { differingBytes } from '../support/data-diff.js';
 import { waitFor } from '../support/wait-for.js';
 import { lastAcknowledged, readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
@@ -95,23 +96,6 @@ async function ackCount(ackLog: string): Promise<number> {
   return (await readFile(ackLog, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '').length;
 }
 
-/** Bytes in differing 4 KiB blocks between two files of `size` bytes. */
-async function differingBytes(a: string, b: string, size: number): Promise<number> {
-  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
-  try {
-    let differing = 0;
-    const chunk = 4 * MiB;
-    for (let offset = 0; offset < size; offset += chunk) {
-      const [ba, bb] = [Buffer.alloc(chunk), Buffer.alloc(chunk)];
-      await Promise.all([fa.read(ba, 0, chunk, offset), fb.read(bb, 0, chunk, offset)]);
-      for (let at = 0; at < chunk; at += BLOCK) if (ba.compare(bb, at, at + BLOCK, at, at + BLOCK) !== 0) differing += BLOCK;
-    }
-    return differing;
-  } finally {
-    await fa.close();
-    await fb.close();
-  }
-}
 
 /** Offsets (block-aligned where the marker starts a block) at which `path` holds the marker. */
 async function markerOffsets(path: string): Promise<number[]> {

@@ -6,19 +6,19 @@
 // resync is interrupted by killing either side's agent and resumes; the two data files end identical;
 // then a migration under a writer moves the primary back with no acknowledged write lost.
 // Nodes are fb-a/fb-b/fb-c, so the other operator tests' nodes are never touched.
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReplicatedVolume } from '../../operator/src/api/index.js';
 import { repoRoot } from '../support/control-plane.js';
 import { runClient } from '../support/nbd-clients.js';
 import { kubectlOk, markNodeNotReady, ensureReadyNode } from '../support/operator-process.js';
+import { differingBytes } from '../support/data-diff.js';
 import { acknowledged, OperatorTestbed } from '../support/operator-testbed.js';
 import { waitFor } from '../support/wait-for.js';
 import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
 const namespace = 'operator-failback';
 const name = 'failback-demo';
-const BLOCK = 4096;
 const MiB = 1024 * 1024;
 
 let testbed: OperatorTestbed;
@@ -28,23 +28,6 @@ const volume = (): Promise<ReplicatedVolume> => testbed.volume(name);
 const agent = (node: string): ReturnType<OperatorTestbed['agent']> => testbed.agent(node);
 const dataPath = (node: string): string => testbed.dataPath(node, name);
 
-/** 4 KiB blocks whose contents differ between two files of the same size, in bytes. */
-async function differingBytes(a: string, b: string, size: number): Promise<number> {
-  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
-  try {
-    let differing = 0;
-    const chunk = 4 * MiB;
-    for (let offset = 0; offset < size; offset += chunk) {
-      const [ba, bb] = [Buffer.alloc(chunk), Buffer.alloc(chunk)];
-      await Promise.all([fa.read(ba, 0, chunk, offset), fb.read(bb, 0, chunk, offset)]);
-      for (let at = 0; at < chunk; at += BLOCK) if (ba.compare(bb, at, at + BLOCK, at, at + BLOCK) !== 0) differing += BLOCK;
-    }
-    return differing;
-  } finally {
-    await fa.close();
-    await fb.close();
-  }
-}
 
 /** The replica's figures for this volume on one agent. */
 async function replica(node: string): Promise<{ role: number; durableSeq: number; appliedSeq: number; nbdAddress: string; awaitingConfirmation: boolean } | undefined> {
