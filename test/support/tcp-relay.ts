@@ -11,6 +11,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { startAdjustableDelayRelay } from './adjustable-delay-relay.js';
 
 function listen(server: Server, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -181,49 +182,10 @@ export interface DelayRelay extends TcpRelay {
 /**
  * A relay that holds every chunk `delayMs` before passing it on, in each direction and in
  * order: a long-distance link in user space, for machines whose kernel has no sch_netem
- * (`tc qdisc … netem` unavailable). Only latency: no loss, no bandwidth limit.
+ * (`tc qdisc … netem` unavailable). Only latency: no loss, no bandwidth limit. The fixed-delay
+ * use of adjustable-delay-relay.ts.
  */
 export async function startDelayRelay(listenHost: string, target: { host: string; port: number }, delayMs: number): Promise<DelayRelay> {
-  const sockets = new Set<Socket>();
-  const delayed = (to: Socket): ((chunk: Buffer) => void) => {
-    const queue: Array<{ due: number; chunk: Buffer }> = [];
-    let timer: NodeJS.Timeout | undefined;
-    const flush = (): void => {
-      timer = undefined;
-      const now = Date.now();
-      while (queue.length > 0 && (queue[0]?.due ?? Infinity) <= now) {
-        const next = queue.shift();
-        if (next !== undefined && !to.destroyed) to.write(next.chunk);
-      }
-      const head = queue[0];
-      if (head !== undefined) timer = setTimeout(flush, Math.max(0, head.due - now));
-    };
-    to.once('close', () => {
-      if (timer !== undefined) clearTimeout(timer);
-      queue.length = 0;
-    });
-    return (chunk) => {
-      queue.push({ due: Date.now() + delayMs, chunk });
-      timer ??= setTimeout(flush, delayMs);
-    };
-  };
-  const server = createServer((client) => {
-    const upstream = connect({ host: target.host, port: target.port });
-    sockets.add(client);
-    sockets.add(upstream);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-    client.setNoDelay(true);
-    upstream.setNoDelay(true);
-    client.on('data', delayed(upstream));
-    upstream.on('data', delayed(client));
-  });
-  const port = await listen(server, listenHost);
-  return { host: listenHost, port, delayMs, close: () => closeServer(server, sockets) };
+  const relay = await startAdjustableDelayRelay(listenHost, target, delayMs);
+  return { host: relay.host, port: relay.port, delayMs, close: () => relay.close() };
 }

@@ -5,48 +5,13 @@
 // registries: renaming a metric in the code without updating the chart fails here. Each
 // alert tells the operator what to do and has its section in docs/alerts.md.
 // Needs the helm that scripts/control-plane/build.sh builds, as operator/src/api/chart.test.ts.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parser } from '@prometheus-io/lezer-promql';
-import { parseAllDocuments } from 'yaml';
 import { AgentMetrics } from '../../agent/src/observability/agent-metrics.js';
 import { OperatorMetrics } from '../../operator/src/observability/operator-metrics.js';
-
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const chart = join(root, 'charts/bunker');
-
-type Json = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function dig(value: unknown, ...path: (string | number)[]): unknown {
-  let current = value;
-  for (const key of path) {
-    if (typeof key === 'number') current = Array.isArray(current) ? current[key] : undefined;
-    else current = isRecord(current) ? current[key] : undefined;
-  }
-  return current;
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-async function helmBinary(): Promise<string> {
-  const fromEnv = process.env['BUNKER_CONTROL_PLANE_BIN'];
-  if (fromEnv !== undefined && fromEnv !== '') return join(fromEnv, 'helm');
-  // Builds it on a fresh machine (minutes); prints the cached bin directory at once otherwise.
-  const { stdout } = await run('bash', [join(root, 'scripts/control-plane/build.sh')], { timeout: 60 * 60_000, maxBuffer: 64 * 1024 * 1024 });
-  const bin = stdout.trim().split('\n').at(-1) ?? '';
-  if (bin === '') throw new Error('scripts/control-plane/build.sh printed no bin directory, so there is no helm to render the chart with');
-  return join(bin, 'helm');
-}
+import { repoRoot as root } from '../support/control-plane.js';
+import { chartDir as chart, dig, helmBinary, isRecord, list, renderChart, type Json } from '../support/helm-chart.js';
 
 let helm = '';
 
@@ -54,11 +19,8 @@ beforeAll(async () => {
   helm = await helmBinary();
 }, 60 * 60_000);
 
-async function render(...sets: string[]): Promise<Json[]> {
-  const args = ['template', 'bunker', chart, '--namespace', 'bunker-system', '--kube-version', '1.34.0'];
-  for (const set of sets) args.push('--set', set);
-  const { stdout } = await run(helm, args, { maxBuffer: 16 * 1024 * 1024 });
-  return parseAllDocuments(stdout).map((document) => document.toJS({ maxAliasCount: -1 })).filter(isRecord);
+function render(...sets: string[]): Promise<Json[]> {
+  return renderChart(helm, sets);
 }
 
 const enabled = ['monitoring.prometheusRule.enabled=true', 'monitoring.dashboard.enabled=true'];

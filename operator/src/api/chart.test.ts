@@ -5,47 +5,13 @@
 // Needs the helm that scripts/control-plane/build.sh builds (CI builds it before the tests;
 // on a fresh machine the first run builds it, which takes minutes). No helm is a failure
 // here, never a skip.
-import { execFile } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { repoRoot as root } from '../../../test/support/control-plane.js';
+import { chartDir as chart, dig, helmBinary, list, renderChart, run, type Json } from '../../../test/support/helm-chart.js';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const chart = join(root, 'charts/bunker');
 const crdFile = 'replicatedvolumes.replication.bunker.dev.yaml';
-
-type Json = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The value at a path of keys and list indexes, or undefined. */
-function dig(value: unknown, ...path: (string | number)[]): unknown {
-  let current = value;
-  for (const key of path) {
-    if (typeof key === 'number') current = Array.isArray(current) ? current[key] : undefined;
-    else current = isRecord(current) ? current[key] : undefined;
-  }
-  return current;
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-async function helmBinary(): Promise<string> {
-  const fromEnv = process.env['BUNKER_CONTROL_PLANE_BIN'];
-  if (fromEnv !== undefined && fromEnv !== '') return join(fromEnv, 'helm');
-  const { stdout } = await run('bash', [join(root, 'scripts/control-plane/build.sh')], { timeout: 60 * 60_000, maxBuffer: 64 * 1024 * 1024 });
-  const bin = stdout.trim().split('\n').at(-1) ?? '';
-  if (bin === '') throw new Error('scripts/control-plane/build.sh printed no bin directory, so there is no helm to test the chart with');
-  return join(bin, 'helm');
-}
 
 let helm = '';
 
@@ -53,11 +19,8 @@ beforeAll(async () => {
   helm = await helmBinary();
 }, 60 * 60_000);
 
-async function render(...sets: string[]): Promise<Json[]> {
-  const args = ['template', 'bunker', chart, '--namespace', 'bunker-system', '--kube-version', '1.34.0', '--include-crds'];
-  for (const set of sets) args.push('--set', set);
-  const { stdout } = await run(helm, args, { maxBuffer: 16 * 1024 * 1024 });
-  return parseAllDocuments(stdout).map((document) => document.toJS({ maxAliasCount: -1 })).filter(isRecord);
+function render(...sets: string[]): Promise<Json[]> {
+  return renderChart(helm, sets, { includeCrds: true });
 }
 
 function find(objects: Json[], kind: string, name: string): Json {
