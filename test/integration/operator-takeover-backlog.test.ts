@@ -3,8 +3,11 @@
 // secondary resumes, the primary is killed and the operator must drain all of it into the
 // secondary before promoting it. The test measures kill → new primary serving (the goal:
 // gracePeriodSeconds + 5 s), prints it, and checks every written byte on the new primary.
+// A `kubectl get --watch` follows status.takeover meanwhile: the drain's progress must show
+// there while it runs, going down, not only once it is over.
 // Nodes are bl-a/bl-b/bl-c, so the other operator tests' nodes are never touched.
 import { open } from 'node:fs/promises';
+import { watchKubectl, type KubectlWatch } from '../support/kubectl.js';
 import { runClient } from '../support/nbd-clients.js';
 import { markNodeNotReady } from '../support/operator-process.js';
 import { OperatorTestbed } from '../support/operator-testbed.js';
@@ -17,12 +20,14 @@ const BACKLOG = 64 * MiB;
 const GRACE_SECONDS = 2;
 
 let testbed: OperatorTestbed;
+let watch: KubectlWatch | undefined;
 
 beforeAll(async () => {
   testbed = await OperatorTestbed.start({ name: 'backlog', namespace, operatorNamespace: 'bunker-backlog-system', sites: ['bl-a', 'bl-b', 'bl-c'], subnet: 68 });
 }, 360_000);
 
 afterAll(async () => {
+  await watch?.stop();
   await testbed?.stop();
 }, 90_000);
 
@@ -45,6 +50,8 @@ describe('a takeover that drains a 64 MiB backlog from the bunker', () => {
     expect(backlogEntries).toBeGreaterThanOrEqual(64);
 
     // The secondary resumes, and the primary is killed at once: the drain carries the backlog.
+    const jsonPath = '{.status.takeover.step} {.status.takeover.entriesLeft} {.status.takeover.bytesLeft}{"\\n"}';
+    watch = watchKubectl(['-n', namespace, 'get', 'replicatedvolume', name, '-o', `jsonpath=${jsonPath}`]);
     testbed.agent('bl-c').process.child.kill('SIGCONT');
     const killedAt = Date.now();
     await testbed.killAgent('bl-a');
@@ -55,6 +62,13 @@ describe('a takeover that drains a 64 MiB backlog from the bunker', () => {
     }, { timeoutMs: 120_000, intervalMs: 50 });
     const servingMs = Date.now() - killedAt;
     const recorded = await waitFor('the takeover record', async () => (await testbed.volume(name)).status?.lastTakeover, { timeoutMs: 30_000, intervalMs: 100 });
+    await watch.stop();
+    // Lines "drain <entriesLeft> <bytesLeft>" written while the drain ran (before its final figures).
+    const live = watch.lines.map((line) => line.trim().split(' ')).filter(([step, entries]) => step === 'drain' && entries !== undefined && entries !== '')
+      .map(([, entries, bytes]) => ({ entriesLeft: Number(entries), bytesLeft: Number(bytes) }));
+    process.stdout.write(`status.takeover while draining (kubectl get --watch): ${live.map((p) => `${p.entriesLeft} entries/${p.bytesLeft} bytes left`).join(', ')}\n`);
+    expect(live.some((p) => p.entriesLeft > 0 && p.bytesLeft > 0)).toBe(true);
+    expect(live.map((p) => p.entriesLeft)).toEqual([...live.map((p) => p.entriesLeft)].sort((a, b) => b - a));
 
     const data = await open(testbed.dataPath('bl-c', name), 'r');
     const expected = Buffer.alloc(MiB, 0x5b);

@@ -74,7 +74,7 @@ const sorted = (verbs: string[]): string[] => [...verbs].sort();
 // What the operator's code calls (operator/src/kube, operator/src/controller) wherever volumes live.
 const operatorVolumeRules: Table = {
   'replicatedvolumes.replication.bunker.dev': sorted(['list', 'watch', 'patch']),
-  'replicatedvolumes.replication.bunker.dev/status': ['update'],
+  'replicatedvolumes.replication.bunker.dev/status': ['patch', 'update'],
   'replicatedvolumes.replication.bunker.dev/finalizers': ['update'],
   services: sorted(['create', 'patch']),
   'endpointslices.discovery.k8s.io': sorted(['create', 'patch']),

@@ -38,3 +38,32 @@ export function kubectl(args: readonly string[], options: { input?: string; time
   const kubeconfig = options.kubeconfig ?? testKubeconfigPath();
   return runCommand('kubectl', ['--kubeconfig', kubeconfig, ...args], options);
 }
+
+export interface KubectlWatch {
+  /** Each line kubectl printed so far. */
+  readonly lines: readonly string[];
+  /** Stops the watch; resolves once kubectl has exited. */
+  stop(): Promise<void>;
+}
+
+/** `kubectl ... --watch` in the background, collecting its lines until stopped (or timeoutMs). */
+export function watchKubectl(args: readonly string[], options: { timeoutMs?: number } = {}): KubectlWatch {
+  const child = spawn('kubectl', ['--kubeconfig', testKubeconfigPath(), ...args, '--watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString('utf8')).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  return {
+    lines,
+    stop: async () => {
+      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

@@ -8,8 +8,8 @@ export interface AgentPort {
   status(address: string, volume: string): Promise<StatusResponse>;
   configure(address: string, request: ConfigureRequest): Promise<unknown>;
   release(address: string, request: ReleaseRequest): Promise<void>;
-  /** A takeover drain; resolves with its last progress once the target is promoted. */
-  drain(address: string, request: DrainRequest): Promise<DrainProgress>;
+  /** A takeover drain, reporting each progress message; resolves with the last once the target is promoted. */
+  drain(address: string, request: DrainRequest, onProgress: (progress: DrainProgress) => void): Promise<DrainProgress>;
   /** Starts or resumes a failback resynchronization; answers at once. */
   resync(address: string, request: ResyncRequest): Promise<ResyncResponse>;
 }
@@ -30,7 +30,7 @@ export function agentPort(connections: AgentConnections, deadlines: AgentDeadlin
     status: (address, volume) => connections.get(address).status(volume, { deadlineMs: deadlines.statusMs }),
     configure: (address, request) => connections.get(address).configure(request, { deadlineMs: deadlines.configureMs }),
     release: (address, request) => connections.get(address).release(request, { deadlineMs: deadlines.releaseMs }),
-    drain: (address, request) => connections.get(address).drain(request, () => undefined, { deadlineMs: deadlines.drainMs }),
+    drain: (address, request, onProgress) => connections.get(address).drain(request, onProgress, { deadlineMs: deadlines.drainMs }),
     resync: (address, request) => connections.get(address).resync(request, { deadlineMs: deadlines.configureMs }),
   };
 }

@@ -667,9 +667,15 @@ export interface TakeoverProgress {
   readonly fromEpoch: Epoch;
   /** Epoch the target is promoted in. */
   readonly toEpoch: Epoch;
-  /** Entries the target still has to drain from the bunker. */
+  /**
+   * Entries the target still has to drain from the bunker: updated while the drain runs (about every
+   * half second), 0 once it finished.
+   */
   readonly entriesLeft?: number;
-  /** Bytes the target still has to drain from the bunker. */
+  /**
+   * Bytes the target still has to drain from the bunker, estimated from entriesLeft and the mean
+   * size of the entries drained so far; 0 once the drain finished.
+   */
   readonly bytesLeft?: number;
   /** Entries the target drained from the bunker, once its drain finished. */
   readonly entriesReplayed?: number;

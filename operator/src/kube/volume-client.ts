@@ -3,7 +3,7 @@
 // with that resourceVersion). Both fail with KubeApiError 'Conflict' when someone wrote in
 // between; the reconcile is then retried from the current object, never forced.
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { API_GROUP, API_GROUP_VERSION, API_VERSION, KIND, PLURAL, type ReplicatedVolume, type ReplicatedVolumeStatus } from '../api/index.js';
+import { API_GROUP, API_GROUP_VERSION, API_VERSION, KIND, PLURAL, type ReplicatedVolume, type ReplicatedVolumeStatus, type TakeoverProgress } from '../api/index.js';
 import { kubeCall } from './api-errors.js';
 import { objectList, resourceVersionOf } from './json-shape.js';
 
@@ -28,6 +28,20 @@ export class VolumeClient {
     const { name, namespace, resourceVersion } = volume.metadata;
     const body = { metadata: { resourceVersion, finalizers } };
     const response: unknown = await kubeCall(`set finalizers of ${namespace}/${name}`, () => this.api.patchNamespacedCustomObject(
+      { group: API_GROUP, version: API_VERSION, namespace, plural: PLURAL, name, body },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    ));
+    return resourceVersionOf(response) ?? resourceVersion;
+  }
+
+  /**
+   * Merge-patches status.takeover (a running drain's progress), conditional on the
+   * resourceVersion given; resolves with the new resourceVersion.
+   */
+  async patchTakeover(volume: ReplicatedVolume, resourceVersion: string, takeover: TakeoverProgress): Promise<string> {
+    const { name, namespace } = volume.metadata;
+    const body = { metadata: { resourceVersion }, status: { takeover } };
+    const response: unknown = await kubeCall(`write takeover progress of ${namespace}/${name}`, () => this.api.patchNamespacedCustomObjectStatus(
       { group: API_GROUP, version: API_VERSION, namespace, plural: PLURAL, name, body },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     ));

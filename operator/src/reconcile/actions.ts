@@ -2,7 +2,7 @@
 // stops halfway (a crash, a lost leadership, an agent refusing) is simply run again: the next
 // plan sees what was done and asks only for the rest.
 import type { Epoch, NodeName } from '@bunker/proto/ids';
-import type { FillPolicy, RecoveryMode, ReplicatedVolumeStatus, SecondaryMode } from '../api/index.js';
+import type { FillPolicy, RecoveryMode, ReplicatedVolumeStatus, SecondaryMode, TakeoverProgress } from '../api/index.js';
 import type { RoleName } from './observed.js';
 
 export const FINALIZER = 'replication.bunker.dev/release';
@@ -53,7 +53,11 @@ export type Action =
    * Takeover: the target drains the bunker's log copy and is promoted in `epoch` (the Drain
    * RPC, awaited with a deadline). Its figures are recorded in status.takeover when it ends.
    */
-  | { readonly kind: 'drain'; readonly node: NodeName; readonly address: string; readonly volume: string; readonly epoch: Epoch; readonly bunker: PeerRef }
+  | {
+    readonly kind: 'drain'; readonly node: NodeName; readonly address: string; readonly volume: string; readonly epoch: Epoch; readonly bunker: PeerRef;
+    /** status.takeover at step drain, which the drain's live progress is written into. */
+    readonly takeover: TakeoverProgress;
+  }
   /**
    * Failback: the fenced replica on `node` resynchronizes from the primary `source` (the
    * Resync RPC starts or resumes it and answers at once; progress comes back through Status).

@@ -9,15 +9,20 @@ import type { ConfigureRequest, DrainProgress, DrainRequest, ReleaseRequest, Res
 import type { ReplicatedVolume } from '../api/index.js';
 import { toConfigureRequest } from '../agents/configure-request.js';
 import { KubeApiError } from '../kube/api-errors.js';
+import { DrainProgressPublisher, type TakeoverPatcher } from '../takeover/drain-progress-publisher.js';
 import { FINALIZER, type Action, type NbdEndpoint } from './actions.js';
 
 export interface ApplyPorts {
-  readonly volumes: { setFinalizers(volume: ReplicatedVolume, finalizers: readonly string[]): Promise<string> };
+  readonly volumes: {
+    setFinalizers(volume: ReplicatedVolume, finalizers: readonly string[]): Promise<string>;
+    /** Merge-patches status.takeover, conditional on resourceVersion; resolves with the new one. */
+    patchTakeover(volume: ReplicatedVolume, ...args: Parameters<TakeoverPatcher>): ReturnType<TakeoverPatcher>;
+  };
   readonly owned: { publish(volume: ReplicatedVolume, endpoint: NbdEndpoint | null): Promise<void> };
   readonly agents: {
     configure(address: string, request: ConfigureRequest): Promise<unknown>;
     release(address: string, request: ReleaseRequest): Promise<void>;
-    drain(address: string, request: DrainRequest): Promise<DrainProgress>;
+    drain(address: string, request: DrainRequest, onProgress: (progress: DrainProgress) => void): Promise<DrainProgress>;
     resync(address: string, request: ResyncRequest): Promise<unknown>;
   };
 }
@@ -41,7 +46,7 @@ export interface ApplyOutcome {
   readonly drained?: DrainProgress;
 }
 
-export async function apply(volume: ReplicatedVolume, actions: readonly Action[], ports: ApplyPorts): Promise<ApplyOutcome> {
+export async function apply(volume: ReplicatedVolume, actions: readonly Action[], ports: ApplyPorts, now: () => number = Date.now): Promise<ApplyOutcome> {
   let resourceVersion = volume.metadata.resourceVersion;
   let finalizerRemoved = false;
   let drained: DrainProgress | undefined;
@@ -49,7 +54,13 @@ export async function apply(volume: ReplicatedVolume, actions: readonly Action[]
     try {
       const current = { ...volume, metadata: { ...volume.metadata, resourceVersion } };
       if (action.kind === 'drain') {
-        drained = await ports.agents.drain(action.address, { volume: action.volume, epoch: action.epoch, bunker: action.bunker, blockBytes: DRAIN_BLOCK_BYTES });
+        const publisher = new DrainProgressPublisher(resourceVersion, action.takeover, (rv, takeover) => ports.volumes.patchTakeover(current, rv, takeover), now);
+        const request = { volume: action.volume, epoch: action.epoch, bunker: action.bunker, blockBytes: DRAIN_BLOCK_BYTES };
+        try {
+          drained = await ports.agents.drain(action.address, request, (progress) => publisher.offer(progress));
+        } finally {
+          resourceVersion = (await publisher.settle()).resourceVersion;
+        }
         continue;
       }
       const next = await run(current, action, ports);

@@ -72,7 +72,10 @@ class World {
         agentLease: (node) => (SITES.includes(node) ? liveLease(node) : undefined),
       },
       agents: this.agentPort(),
-      volumes: { setFinalizers: async (volume, finalizers) => this.write(volume.metadata.resourceVersion, (o) => ({ ...o, metadata: { ...meta(o), finalizers } })) },
+      volumes: {
+        setFinalizers: async (volume, finalizers) => this.write(volume.metadata.resourceVersion, (o) => ({ ...o, metadata: { ...meta(o), finalizers } })),
+        patchTakeover: async (_volume, resourceVersion, takeover) => this.write(resourceVersion, (o) => ({ ...o, status: { ...o['status'] as object, takeover } })),
+      },
       status: { replaceStatus: async (_volume, resourceVersion, status) => void this.write(resourceVersion, (o) => ({ ...o, status })) },
       owned: { publish: async (_volume: ReplicatedVolume, endpoint) => { this.endpoint = endpoint; } },
       events: { record: async (_volume, event) => void this.events.push(event) },

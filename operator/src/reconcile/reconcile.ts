@@ -42,7 +42,7 @@ export async function reconcile(key: string, deps: ReconcileDeps): Promise<Recon
   const { observed } = seen;
   const { volume } = observed;
   const planned = plan(observed);
-  const outcome = await apply(volume, planned.actions, deps);
+  const outcome = await apply(volume, planned.actions, deps, deps.now);
   const log = deps.logger.child({ volume: key, epoch: planned.status.epoch, phase: planned.status.phase });
   let statusWritten = false;
   if (!outcome.finalizerRemoved) {

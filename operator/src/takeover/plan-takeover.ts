@@ -122,7 +122,7 @@ function planStep(context: TakeoverContext, takeover: TakeoverProgress): Plan {
   }
   actions.push({
     kind: 'drain', node: target.node, address: target.address, volume: volumeKey(observed.volume), epoch: takeover.toEpoch,
-    bunker: { node: bunker.node, address: bunker.address },
+    bunker: { node: bunker.node, address: bunker.address }, takeover: { ...takeover, step: 'drain' },
   });
   events.push({ type: 'Normal', reason: 'TakeoverDrained', message: `${target.node} drained the log copy of bunker ${bunker.node} and was promoted in epoch ${takeover.toEpoch}`, when: 'applied' });
   const step = bunkerFenced ? 'drain' : 'fence';
