@@ -19,29 +19,19 @@
 //   byte-identical, the marker is nowhere on the old primary's data file (the new history won),
 //   and every acknowledged write is on both.
 // Nodes fp-a/fp-b/fp-c, namespace operator-failback-partition, subnet 67.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Role } from '@bunker/proto';
-import type { ReplicatedVolume } from '../../operator/src/api/index.js';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { testCluster } from '../support/cluster.js';
-import { repoRoot } from '../support/control-plane.js';
-import { kubectl } from '../support/kubectl.js';
-import { createTestNetwork, type TestNetwork, type TestHost } from '../support/netns.js';
-import { runClient } from '../support/nbd-clients.js';
-import {
-  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, kubectlOk, markNodeNotReady, startOperator, type OperatorProcess,
-} from '../support/operator-process.js';
-import { startApiserverRelay, startServiceProxy, type ServiceProxy, type TcpRelay } from '../support/tcp-relay.js';
-import { volumeReader } from '../support/volume-reader.js';
+import { burstWrites } from '../support/burst-writes.js';
 import { differingBytes } from '../support/data-diff.js';
+import { ensureReadyNode, kubectlOk, markNodeNotReady } from '../support/operator-process.js';
+import { acknowledged, OperatorTestbed } from '../support/operator-testbed.js';
+import { startServiceProxy, type ServiceProxy } from '../support/tcp-relay.js';
 import { waitFor } from '../support/wait-for.js';
 import { lastAcknowledged, readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
 const namespace = 'operator-failback-partition';
-const operatorNamespace = 'bunker-failback-partition-system';
 const sites = ['fp-a', 'fp-b', 'fp-c'] as const;
 const name = 'failback-partition-demo';
 const BLOCK = 4096;
@@ -52,50 +42,24 @@ const WRITER_BLOCKS = 1024;
 /** 32 bytes, repeated through each divergent block: no verifiable block and no zero block contains it. */
 const MARKER = 'DIVERGENT-fp-a-NEVER-ACKNOWLEDGED';
 
-let baseDir: string;
-let operator: OperatorProcess | undefined;
-const agents = new Map<string, AgentProcess>();
-let network: TestNetwork | undefined;
-let relay: TcpRelay | undefined;
+let testbed: OperatorTestbed;
 let proxy: ServiceProxy | undefined;
-let writer: ChildProcess | undefined;
-let readVolume: ((namespace: string, name: string) => Promise<ReplicatedVolume>) | undefined;
 
 const ok = (args: readonly string[], input?: string): Promise<string> => kubectlOk(['-n', namespace, ...args], input);
+const volume = (): ReturnType<OperatorTestbed['volume']> => testbed.volume(name);
+const dataPath = (node: string): string => testbed.dataPath(node, name);
+const replica = (node: string): ReturnType<OperatorTestbed['replica']> => testbed.replica(node, name);
 
-function volume(): Promise<ReplicatedVolume> {
-  readVolume ??= volumeReader(testCluster().kubeConfig);
-  return readVolume(namespace, name);
-}
+beforeAll(async () => {
+  testbed = await OperatorTestbed.start({
+    name: 'failback-partition', namespace, operatorNamespace: 'bunker-failback-partition-system', sites, subnet: 67, isolatedSite: 'fp-a',
+  });
+}, 360_000);
 
-function agent(node: string): AgentProcess {
-  const found = agents.get(node);
-  if (found === undefined) throw new Error(`no agent on ${node}`);
-  return found;
-}
-
-function primaryHost(): TestHost {
-  const host = network?.hosts[0];
-  if (host === undefined) throw new Error('no test network');
-  return host;
-}
-
-function volumeDir(node: string): string {
-  return join(agent(node).dataDir, 'volumes', `${namespace}__${name}`);
-}
-
-function dataPath(node: string): string {
-  return join(volumeDir(node), 'data.img');
-}
-
-async function replica(node: string): Promise<{ role: number; epoch: number; durableSeq: number; appliedSeq: number; nbdAddress: string } | undefined> {
-  return (await agent(node).status()).volumes.find((v) => v.volume === `${namespace}/${name}`);
-}
-
-async function ackCount(ackLog: string): Promise<number> {
-  return (await readFile(ackLog, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '').length;
-}
-
+afterAll(async () => {
+  await proxy?.close();
+  await testbed?.stop();
+}, 90_000);
 
 /** Offsets (block-aligned where the marker starts a block) at which `path` holds the marker. */
 async function markerOffsets(path: string): Promise<number[]> {
@@ -117,82 +81,6 @@ async function markerInDir(dir: string): Promise<Record<string, number>> {
   return found;
 }
 
-/** Writes one marker block at each offset through `uri`, all at once, and says what each got within 5 s. */
-const SECOND_CLIENT = `
-import json, signal, sys, time
-import nbd
-signal.alarm(15)
-uri, marker, offsets = sys.argv[1], sys.argv[2].encode(), [int(x) for x in sys.argv[3:]]
-block = (marker * (4096 // len(marker) + 1))[:4096]
-try:
-    h = nbd.NBD()
-    h.connect_uri(uri)
-except nbd.Error as e:
-    print(json.dumps({"connect": "failed", "error": str(e)}), flush=True)
-    sys.exit(0)
-print(json.dumps({"connect": "ok"}), flush=True)
-pending = {}
-for off in offsets:
-    try:
-        pending[off] = h.aio_pwrite(nbd.Buffer.from_bytearray(bytearray(block)), off)
-    except nbd.Error as e:
-        print(json.dumps({"offset": off, "result": "refused", "error": str(e)}), flush=True)
-deadline = time.monotonic() + 5
-while pending and time.monotonic() < deadline:
-    for off, cookie in list(pending.items()):
-        try:
-            if h.aio_command_completed(cookie):
-                print(json.dumps({"offset": off, "result": "acknowledged"}), flush=True)
-                del pending[off]
-        except nbd.Error as e:
-            print(json.dumps({"offset": off, "result": "error", "error": str(e)}), flush=True)
-            del pending[off]
-    if pending:
-        try:
-            h.poll(100)
-        except nbd.Error as e:
-            for off in list(pending):
-                print(json.dumps({"offset": off, "result": "error", "error": str(e)}), flush=True)
-            pending.clear()
-for off in pending:
-    print(json.dumps({"offset": off, "result": "no answer within 5 s"}), flush=True)
-`;
-
-beforeAll(async () => {
-  await buildWorkspace();
-  await installCrd();
-  await ensureNamespace(operatorNamespace);
-  await ensureNamespace(namespace);
-  for (const node of sites) await ensureReadyNode(node);
-  baseDir = await mkdtemp(join(tmpdir(), 'bunker-operator-failback-partition-'));
-  const { kubeconfigPath } = testCluster();
-  network = await createTestNetwork(['fp-a'], 67);
-  const cutOff = primaryHost();
-  relay = await startApiserverRelay(kubeconfigPath, cutOff.rootIp, join(baseDir, 'fp-a.kubeconfig'));
-  agents.set('fp-a', await startAgent({
-    node: 'fp-a', baseDir, kubeconfig: join(baseDir, 'fp-a.kubeconfig'), namespace: operatorNamespace, host: cutOff.ip, netns: cutOff.netns,
-  }));
-  for (const node of ['fp-b', 'fp-c']) {
-    agents.set(node, await startAgent({ node, baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, host: cutOff.rootIp }));
-  }
-  operator = await startOperator({
-    identity: 'failback-partition', baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, volumeNamespaces: [namespace], leaderElect: false,
-  });
-}, 360_000);
-
-afterAll(async () => {
-  writer?.kill('SIGKILL');
-  await proxy?.close();
-  await network?.hosts[0]?.restore().catch(() => undefined);
-  if (operator?.alive() === true) await kubectl(['-n', namespace, 'delete', 'replicatedvolumes', '--all', '--timeout', '30s', '--wait=false']);
-  await operator?.stop();
-  await Promise.all([...agents.values()].map((a) => a.stop()));
-  await relay?.close();
-  await network?.destroy();
-  for (const node of sites) await ensureReadyNode(node).catch(() => undefined);
-  if (baseDir !== undefined) await rm(baseDir, { recursive: true, force: true });
-}, 90_000);
-
 describe('failback of an old primary that returns from a partition', () => {
   it('fences and resynchronizes it: its unacknowledged divergent writes are gone, the files end identical, no acknowledged write is lost', async () => {
     await ok(['apply', '-f', '-'], JSON.stringify({
@@ -203,42 +91,32 @@ describe('failback of an old primary that returns from a partition', () => {
       },
     }));
     await waitFor(`${name} to be Ready`, async () => ((await volume()).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
-    const oldEndpoint = `${agent('fp-a').host}:${agent('fp-a').nbdPort}`;
-    const newEndpoint = `${agent('fp-c').host}:${agent('fp-c').nbdPort}`;
+    const oldEndpoint = testbed.endpoint('fp-a');
+    const newEndpoint = testbed.endpoint('fp-c');
     expect((await volume()).status?.endpoint?.address).toBe(oldEndpoint);
 
     // 1. Verifiable writes through the Service, to the old primary.
-    const ackLog = join(baseDir, 'writer.acks');
+    const ackLog = join(testbed.baseDir, 'writer.acks');
     proxy = await startServiceProxy({ kubeConfig: testCluster().kubeConfig, namespace, name, pollMs: 200 });
-    const writerOut: string[] = [];
-    writer = spawn('/usr/bin/python3', [
-      join(repoRoot, 'test/support/verifiable-writer.py'), '--uri', `nbd://${proxy.host}:${proxy.port}/${namespace}/${name}`,
-      '--blocks', String(WRITER_BLOCKS), '--seconds', '100', '--ack-log', ackLog, '--seed', '23', '--reconnect',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    writer.stdout?.on('data', (chunk: Buffer) => writerOut.push(chunk.toString()));
-    writer.stderr?.on('data', (chunk: Buffer) => writerOut.push(chunk.toString()));
-    const writerExited = new Promise<void>((resolve) => writer?.once('exit', () => resolve()));
-    await waitFor('writes acknowledged by the old primary', async () => ((await ackCount(ackLog)) > 400 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
+    const writer = testbed.spawnWriter(`nbd://${proxy.host}:${proxy.port}/${namespace}/${name}`, ackLog, { blocks: WRITER_BLOCKS, seconds: 100, seed: 23 });
+    await waitFor('writes acknowledged by the old primary', async () => ((await acknowledged(ackLog)) > 400 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
 
     // 2. The cut; the kubelet's NotReady; divergent writes inside the old primary's namespace.
     const cutAt = Date.now();
-    await primaryHost().cut();
+    await testbed.isolatedHost().cut();
     await markNodeNotReady('fp-a');
     const acked = await lastAcknowledged(ackLog);
     const writtenOffsets = [...acked.keys()].slice(0, 6);
     // Offsets nobody else writes: past the writer's span, in regions of their own.
     const untouchedOffsets = [0, 1, 2, 3].map((i) => 8 * MiB + i * 256 * 1024 + BLOCK);
     const divergentOffsets = [...writtenOffsets, ...untouchedOffsets];
-    const second = await runClient('ip', [
-      'netns', 'exec', primaryHost().netns, '/usr/bin/python3', '-c', SECOND_CLIENT, `nbd://${oldEndpoint}/${namespace}/${name}`, MARKER, ...divergentOffsets.map(String),
-    ], { timeoutMs: 30_000 });
-    process.stdout.write(`second client through the old primary during the cut (exit ${second.code ?? second.signal}): ${second.stdout.trim().split('\n').join('; ')} ${second.stderr.trim()}\n`);
-    const answers = second.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { result?: string; connect?: string });
-    expect(answers[0]).toEqual({ connect: 'ok' });
-    expect(answers.filter((a) => a.result === 'acknowledged')).toEqual([]);
+    const second = await burstWrites(testbed.isolatedHost().netns, `nbd://${oldEndpoint}/${namespace}/${name}`, MARKER, divergentOffsets);
+    process.stdout.write(`second client through the old primary during the cut ${second.summary}\n`);
+    expect(second.answers[0]).toEqual({ connect: 'ok' });
+    expect(second.answers.filter((a) => a.result === 'acknowledged')).toEqual([]);
     // The divergent writes reached the old primary's own storage (its log, maybe its data file).
     const divergentOnOldPrimary = await waitFor('the divergent writes on the old primary\'s storage', async () => {
-      const found = await markerInDir(volumeDir('fp-a'));
+      const found = await markerInDir(testbed.volumeDir('fp-a', name));
       return Object.keys(found).length > 0 ? found : undefined;
     }, { timeoutMs: 10_000, intervalMs: 250 });
     process.stdout.write(`divergent marker blocks on the old primary's storage before its return: ${JSON.stringify(divergentOnOldPrimary)}\n`);
@@ -251,11 +129,11 @@ describe('failback of an old primary that returns from a partition', () => {
     const takeoverMs = Date.now() - cutAt;
     expect(taken.status).toMatchObject({ currentPrimary: 'fp-c', epoch: 2 });
     expect(taken.status?.lastTakeover).toMatchObject({ fromNode: 'fp-a', toNode: 'fp-c', acknowledgedWritesLost: 0 });
-    const atTakeover = await ackCount(ackLog);
-    await waitFor('writes acknowledged by the new primary', async () => ((await ackCount(ackLog)) > atTakeover + 600 ? true : undefined), { timeoutMs: 40_000, intervalMs: 100 });
-    writer.kill('SIGTERM');
-    await writerExited;
-    const totalAcks = await ackCount(ackLog);
+    const atTakeover = await acknowledged(ackLog);
+    await waitFor('writes acknowledged by the new primary', async () => ((await acknowledged(ackLog)) > atTakeover + 600 ? true : undefined), { timeoutMs: 40_000, intervalMs: 100 });
+    writer.child.kill('SIGTERM');
+    await writer.exited;
+    const totalAcks = await acknowledged(ackLog);
     const onNew = await verifyAcknowledged(ackLog, (offset, length) => readFileRange(dataPath('fp-c'), offset, length));
     expect(onNew.lost).toEqual([]);
     expect(await markerOffsets(dataPath('fp-c'))).toEqual([]);
@@ -267,7 +145,7 @@ describe('failback of an old primary that returns from a partition', () => {
     const differenceWhileCut = await differingBytes(dataPath('fp-a'), dataPath('fp-c'), SIZE);
 
     // 4. The network comes back and the kubelet reports the Node Ready: fence, resync.
-    await primaryHost().restore();
+    await testbed.isolatedHost().restore();
     await ensureReadyNode('fp-a');
     const returnedAt = Date.now();
     const finished = await waitFor('the resync to finish', async () => {
@@ -275,7 +153,7 @@ describe('failback of an old primary that returns from a partition', () => {
       return r?.state === 'Finished' && r.targetNode === 'fp-a' ? r : undefined;
     }, { timeoutMs: 120_000, intervalMs: 200 }).catch(async (error: unknown) => {
       const status = (await volume()).status;
-      const logs = await Promise.all(sites.map(async (node) => `${node}:\n${(await readFile(join(baseDir, `${node}.log`), 'utf8').catch(() => '')).split('\n').filter((line) => /resync|follow|verif|configure|refused|failed/i.test(line)).slice(-15).join('\n')}`));
+      const logs = await Promise.all(sites.map(async (node) => `${node}:\n${(await readFile(join(testbed.baseDir, `${node}.log`), 'utf8').catch(() => '')).split('\n').filter((line) => /resync|follow|verif|configure|refused|failed/i.test(line)).slice(-15).join('\n')}`));
       process.stdout.write(`resync did not finish: ${JSON.stringify({ resync: status?.resync, conditions: status?.conditions, roles: status?.roles })}\n${logs.join('\n')}\n`);
       throw error;
     });

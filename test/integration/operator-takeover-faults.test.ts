@@ -10,79 +10,33 @@
 // 2. The secondary lags (paused during writes), then the primary and the bunker are both lost:
 //    the operator must refuse (status.lastRefusal, a TakeoverRefused Event) and promote nothing.
 // Nodes are tf-a..tf-f, namespace operator-takeover-faults: no other test's objects are touched.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReplicatedVolume } from '../../operator/src/api/index.js';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
-import { testCluster } from '../support/cluster.js';
-import { repoRoot } from '../support/control-plane.js';
-import { kubectl } from '../support/kubectl.js';
-import { runClient } from '../support/nbd-clients.js';
-import {
-  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, kubectlOk, markNodeNotReady, readVolume, startOperator, testLinkAddress, type OperatorProcess,
-} from '../support/operator-process.js';
+import type { AgentProcess } from '../support/agent-process.js';
+import { watchKubectl, type KubectlWatch } from '../support/kubectl.js';
+import { kubectlOk, markNodeNotReady } from '../support/operator-process.js';
+import { acknowledged, OperatorTestbed } from '../support/operator-testbed.js';
 import { waitFor } from '../support/wait-for.js';
 import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
 const namespace = 'operator-takeover-faults';
-const operatorNamespace = 'bunker-takeover-faults-system';
-const sites = ['tf-a', 'tf-b', 'tf-c', 'tf-d', 'tf-e', 'tf-f'] as const;
 
-let baseDir: string;
-const operators: OperatorProcess[] = [];
-const agents = new Map<string, AgentProcess>();
-const watchers: ChildProcess[] = [];
-let link: { readonly host: string; destroy(): Promise<void> } | undefined;
+let testbed: OperatorTestbed;
+const watchers: KubectlWatch[] = [];
 
-function ok(args: readonly string[], input?: string): Promise<string> {
-  return kubectlOk(['-n', namespace, ...args], input);
-}
-
-function volume(name: string): Promise<ReplicatedVolume> {
-  return readVolume(namespace, name);
-}
-
-function agent(node: string): AgentProcess {
-  const found = agents.get(node);
-  if (found === undefined) throw new Error(`no agent on ${node}`);
-  return found;
-}
-
-function liveOperator(): OperatorProcess | undefined {
-  return operators.find((o) => o.alive());
-}
-
-async function newOperator(identity: string): Promise<OperatorProcess> {
-  const { kubeconfigPath } = testCluster();
-  const started = await startOperator({
-    identity, baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, volumeNamespaces: [namespace], leaderElect: false,
-  });
-  operators.push(started);
-  return started;
-}
+const ok = (args: readonly string[], input?: string): Promise<string> => kubectlOk(['-n', namespace, ...args], input);
+const volume = (name: string): Promise<ReplicatedVolume> => testbed.volume(name);
+const agent = (node: string): AgentProcess => testbed.agent(node);
 
 async function createVolume(name: string, primary: string, bunker: string, secondary: string): Promise<void> {
-  await ok(['apply', '-f', '-'], JSON.stringify({
-    apiVersion: 'replication.bunker.dev/v1alpha1', kind: 'ReplicatedVolume', metadata: { name },
-    spec: {
-      size: '16Mi', log: { size: '64Mi' }, failover: { gracePeriodSeconds: 2 },
-      placement: { primary: { node: primary }, bunker: { node: bunker }, secondary: { node: secondary } },
-    },
-  }));
-  await waitFor(`${name} to be Ready`, async () => ((await volume(name)).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
+  await testbed.createVolume(name, {
+    size: '16Mi', log: { size: '64Mi' }, failover: { gracePeriodSeconds: 2 },
+    placement: { primary: { node: primary }, bunker: { node: bunker }, secondary: { node: secondary } },
+  });
 }
 
 function startWriter(node: string, name: string, ackLog: string, seed: number, seconds: number): Promise<unknown> {
-  return runClient('/usr/bin/python3', [
-    join(repoRoot, 'test/support/verifiable-writer.py'), '--uri', `nbd://${agent(node).host}:${agent(node).nbdPort}/${namespace}/${name}`,
-    '--blocks', '1024', '--seconds', String(seconds), '--ack-log', ackLog, '--seed', String(seed),
-  ], { timeoutMs: 60_000 });
-}
-
-async function acknowledgedLines(ackLog: string): Promise<number> {
-  return (await readFile(ackLog, 'utf8').catch(() => '')).split('\n').length;
+  return testbed.writer(node, name, ackLog, { blocks: 1024, seconds, seed });
 }
 
 /**
@@ -91,73 +45,52 @@ async function acknowledgedLines(ackLog: string): Promise<number> {
  * the target paused before it can drain and promote it.
  */
 function pauseTargetWhenTakeoverStarts(name: string, target: AgentProcess): { readonly paused: Promise<string>; stop(): void } {
-  const { kubeconfigPath } = testCluster();
-  const child = spawn('kubectl', ['--kubeconfig', kubeconfigPath, '-n', namespace, 'get', 'replicatedvolume', name, '--watch',
-    '-o', 'jsonpath={.status.takeover.step}{"\\n"}'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  watchers.push(child);
-  const paused = new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    let done = false;
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        const step = line.trim();
-        if (!done && step !== '') {
-          done = true;
-          target.process.child.kill('SIGSTOP');
-          resolve(step);
-        }
-      }
-    });
-    child.once('exit', (code) => { if (!done) reject(new Error(`the watch of ${name} ended (${code}) before a takeover started`)); });
+  let resolvePaused: (step: string) => void = () => undefined;
+  let done = false;
+  const paused = new Promise<string>((resolve) => { resolvePaused = resolve; });
+  const watch = watchKubectl(['-n', namespace, 'get', 'replicatedvolume', name, '-o', 'jsonpath={.status.takeover.step}{"\\n"}'], {
+    onLine: (line) => {
+      const step = line.trim();
+      if (done || step === '') return;
+      done = true;
+      target.process.child.kill('SIGSTOP');
+      resolvePaused(step);
+    },
   });
-  return { paused, stop: () => { child.kill('SIGKILL'); } };
+  watchers.push(watch);
+  const ended = watch.exited.then(() => {
+    if (!done) throw new Error(`the watch of ${name} ended before a takeover started`);
+    return '';
+  });
+  return { paused: Promise.race([paused, ended]), stop: () => void watch.stop() };
 }
 
 beforeAll(async () => {
-  await buildWorkspace();
-  await installCrd();
-  await ensureNamespace(operatorNamespace);
-  await ensureNamespace(namespace);
-  for (const node of sites) await ensureReadyNode(node);
-  baseDir = await mkdtemp(join(tmpdir(), 'bunker-operator-takeover-faults-'));
-  const { kubeconfigPath } = testCluster();
-  link = await testLinkAddress(63);
-  const host = link.host;
-  for (const node of sites) agents.set(node, await startAgent({ node, baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, host }));
-  await newOperator('takeover-faults-1');
+  testbed = await OperatorTestbed.start({
+    name: 'takeover-faults-1', namespace, operatorNamespace: 'bunker-takeover-faults-system', sites: ['tf-a', 'tf-b', 'tf-c', 'tf-d', 'tf-e', 'tf-f'], subnet: 63,
+  });
 }, 360_000);
 
 afterAll(async () => {
-  for (const watcher of watchers) watcher.kill('SIGKILL');
-  // A paused agent would not answer SIGTERM: resume every agent first.
-  for (const a of agents.values()) a.process.child.kill('SIGCONT');
-  if (liveOperator() !== undefined) await kubectl(['-n', namespace, 'delete', 'replicatedvolumes', '--all', '--timeout', '30s', '--wait=false']);
-  for (const o of operators) await o.stop();
-  await Promise.all([...agents.values()].map((a) => a.stop()));
-  await link?.destroy();
-  for (const node of sites) await ensureReadyNode(node).catch(() => undefined);
-  if (baseDir !== undefined) await rm(baseDir, { recursive: true, force: true });
-}, 120_000);
+  for (const watcher of watchers) await watcher.stop();
+  await testbed?.stop();
+}, 90_000);
 
 describe('takeover faults under the real operator', () => {
   it('a new operator finishes a takeover whose operator was killed at fence or drain, and loses no acknowledged write', async () => {
     const name = 'faults-resume';
     await createVolume(name, 'tf-a', 'tf-b', 'tf-c');
 
-    const ackLog = join(baseDir, 'resume.acks');
+    const ackLog = join(testbed.baseDir, 'resume.acks');
     const writer = startWriter('tf-a', name, ackLog, 11, 15).catch(() => undefined);
-    await waitFor('writes to be acknowledged', async () => ((await acknowledgedLines(ackLog)) > 200 ? true : undefined), { timeoutMs: 20_000 });
+    await waitFor('writes to be acknowledged', async () => ((await acknowledged(ackLog)) > 200 ? true : undefined), { timeoutMs: 20_000 });
     // The secondary stops acknowledging shipped entries: the bunker holds a backlog it lacks.
     agent('tf-c').process.child.kill('SIGSTOP');
-    const before = await acknowledgedLines(ackLog);
-    await waitFor('writes acknowledged while the secondary is paused', async () => ((await acknowledgedLines(ackLog)) > before + 200 ? true : undefined), { timeoutMs: 20_000 });
+    const before = await acknowledged(ackLog);
+    await waitFor('writes acknowledged while the secondary is paused', async () => ((await acknowledged(ackLog)) > before + 200 ? true : undefined), { timeoutMs: 20_000 });
 
     const killedAt = Date.now();
-    await agent('tf-a').kill();
-    agents.delete('tf-a');
+    await testbed.killAgent('tf-a');
     await markNodeNotReady('tf-a');
     await writer;
 
@@ -180,11 +113,9 @@ describe('takeover faults under the real operator', () => {
     expect(midway.status?.epoch).toBe(2);
     expect(midway.status?.lastTakeover).toBeUndefined();
 
-    const first = liveOperator();
-    if (first === undefined) throw new Error('no operator is running');
-    await first.kill();
+    await testbed.killOperator();
     const restartedAt = Date.now();
-    const second = await newOperator('takeover-faults-2');
+    const second = await testbed.startOperator('takeover-faults-2');
     agent('tf-c').process.child.kill('SIGCONT');
 
     const target = agent('tf-c');
@@ -213,21 +144,19 @@ describe('takeover faults under the real operator', () => {
   }, 240_000);
 
   it('refuses to promote a lagging secondary when the primary and the bunker are both lost', async () => {
-    if (liveOperator() === undefined) await newOperator('takeover-faults-3');
+    if (!testbed.operatorRunning()) await testbed.startOperator('takeover-faults-3');
     const name = 'faults-refuse';
     await createVolume(name, 'tf-d', 'tf-e', 'tf-f');
 
-    const ackLog = join(baseDir, 'refuse.acks');
+    const ackLog = join(testbed.baseDir, 'refuse.acks');
     const writer = startWriter('tf-d', name, ackLog, 13, 10).catch(() => undefined);
-    await waitFor('writes to be acknowledged', async () => ((await acknowledgedLines(ackLog)) > 200 ? true : undefined), { timeoutMs: 20_000 });
+    await waitFor('writes to be acknowledged', async () => ((await acknowledged(ackLog)) > 200 ? true : undefined), { timeoutMs: 20_000 });
     agent('tf-f').process.child.kill('SIGSTOP');
-    const before = await acknowledgedLines(ackLog);
-    await waitFor('writes acknowledged while the secondary lags', async () => ((await acknowledgedLines(ackLog)) > before + 200 ? true : undefined), { timeoutMs: 20_000 });
+    const before = await acknowledged(ackLog);
+    await waitFor('writes acknowledged while the secondary lags', async () => ((await acknowledged(ackLog)) > before + 200 ? true : undefined), { timeoutMs: 20_000 });
 
     const lostAt = Date.now();
-    await Promise.all([agent('tf-d').kill(), agent('tf-e').kill()]);
-    agents.delete('tf-d');
-    agents.delete('tf-e');
+    await Promise.all([testbed.killAgent('tf-d'), testbed.killAgent('tf-e')]);
     await markNodeNotReady('tf-d');
     await markNodeNotReady('tf-e');
     await writer;

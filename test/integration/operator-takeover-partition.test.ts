@@ -18,143 +18,37 @@
 //   operator has seen it back and its Node is Ready (it must not export the volume then). The
 //   new primary's data at those offsets is still the last acknowledged content.
 // Nodes pt-a/pt-b/pt-c, namespace operator-takeover-partition, subnet 64.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Role } from '@bunker/proto';
-import type { ReplicatedVolume } from '../../operator/src/api/index.js';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { testCluster } from '../support/cluster.js';
-import { repoRoot } from '../support/control-plane.js';
-import { kubectl } from '../support/kubectl.js';
-import { createTestNetwork, type TestNetwork, type TestHost } from '../support/netns.js';
-import { runClient } from '../support/nbd-clients.js';
-import {
-  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, kubectlOk, markNodeNotReady, startOperator, type OperatorProcess,
-} from '../support/operator-process.js';
-import { startApiserverRelay, startServiceProxy, type ServiceProxy, type TcpRelay } from '../support/tcp-relay.js';
-import { volumeReader } from '../support/volume-reader.js';
+import { kubectlOk, markNodeNotReady, ensureReadyNode } from '../support/operator-process.js';
+import { burstWrites } from '../support/burst-writes.js';
+import { acknowledged, OperatorTestbed } from '../support/operator-testbed.js';
+import { startServiceProxy, type ServiceProxy } from '../support/tcp-relay.js';
 import { waitFor } from '../support/wait-for.js';
 import { lastAcknowledged, readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
 const namespace = 'operator-takeover-partition';
-const operatorNamespace = 'bunker-takeover-partition-system';
-const sites = ['pt-a', 'pt-b', 'pt-c'] as const;
 const name = 'partition-demo';
 const gracePeriodSeconds = 2;
 const BLOCK = 4096;
 
-let baseDir: string;
-let operator: OperatorProcess | undefined;
-const agents = new Map<string, AgentProcess>();
-let network: TestNetwork | undefined;
-let relay: TcpRelay | undefined;
+let testbed: OperatorTestbed;
 let proxy: ServiceProxy | undefined;
-let writer: ChildProcess | undefined;
-let operatorPaused = false;
-let readVolume: ((namespace: string, name: string) => Promise<ReplicatedVolume>) | undefined;
 
-function ok(args: readonly string[], input?: string): Promise<string> {
-  return kubectlOk(['-n', namespace, ...args], input);
-}
-
-function volume(): Promise<ReplicatedVolume> {
-  readVolume ??= volumeReader(testCluster().kubeConfig);
-  return readVolume(namespace, name);
-}
-
-function agent(node: string): AgentProcess {
-  const found = agents.get(node);
-  if (found === undefined) throw new Error(`no agent on ${node}`);
-  return found;
-}
-
-function primaryHost(): TestHost {
-  const host = network?.hosts[0];
-  if (host === undefined) throw new Error('no test network');
-  return host;
-}
-
-async function ackCount(ackLog: string): Promise<number> {
-  return (await readFile(ackLog, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '').length;
-}
-
-/** Writes a block of 'Z' at each offset through `uri`, all at once, and says what each got within 5 s. */
-const SECOND_CLIENT = `
-import json, signal, sys, time
-import nbd
-signal.alarm(15)
-uri, offsets = sys.argv[1], [int(x) for x in sys.argv[2:]]
-try:
-    h = nbd.NBD()
-    h.connect_uri(uri)
-except nbd.Error as e:
-    print(json.dumps({"connect": "failed", "error": str(e)}), flush=True)
-    sys.exit(0)
-print(json.dumps({"connect": "ok"}), flush=True)
-pending = {}
-for off in offsets:
-    try:
-        pending[off] = h.aio_pwrite(nbd.Buffer.from_bytearray(bytearray(b"Z" * 4096)), off)
-    except nbd.Error as e:
-        print(json.dumps({"offset": off, "result": "refused", "error": str(e)}), flush=True)
-deadline = time.monotonic() + 5
-while pending and time.monotonic() < deadline:
-    for off, cookie in list(pending.items()):
-        try:
-            if h.aio_command_completed(cookie):
-                print(json.dumps({"offset": off, "result": "acknowledged"}), flush=True)
-                del pending[off]
-        except nbd.Error as e:
-            print(json.dumps({"offset": off, "result": "error", "error": str(e)}), flush=True)
-            del pending[off]
-    if pending:
-        try:
-            h.poll(100)
-        except nbd.Error as e:
-            for off in list(pending):
-                print(json.dumps({"offset": off, "result": "error", "error": str(e)}), flush=True)
-            pending.clear()
-for off in pending:
-    print(json.dumps({"offset": off, "result": "no answer within 5 s"}), flush=True)
-`;
+const ok = (args: readonly string[], input?: string): Promise<string> => kubectlOk(['-n', namespace, ...args], input);
+const volume = (): ReturnType<OperatorTestbed['volume']> => testbed.volume(name);
 
 beforeAll(async () => {
-  await buildWorkspace();
-  await installCrd();
-  await ensureNamespace(operatorNamespace);
-  await ensureNamespace(namespace);
-  for (const node of sites) await ensureReadyNode(node);
-  baseDir = await mkdtemp(join(tmpdir(), 'bunker-operator-takeover-partition-'));
-  const { kubeconfigPath } = testCluster();
-  network = await createTestNetwork(['pt-a'], 64);
-  const cutOff = primaryHost();
-  relay = await startApiserverRelay(kubeconfigPath, cutOff.rootIp, join(baseDir, 'pt-a.kubeconfig'));
-  agents.set('pt-a', await startAgent({
-    node: 'pt-a', baseDir, kubeconfig: join(baseDir, 'pt-a.kubeconfig'), namespace: operatorNamespace, host: cutOff.ip, netns: cutOff.netns,
-  }));
-  for (const node of ['pt-b', 'pt-c']) {
-    agents.set(node, await startAgent({ node, baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, host: cutOff.rootIp }));
-  }
-  operator = await startOperator({
-    identity: 'takeover-partition', baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, volumeNamespaces: [namespace], leaderElect: false,
+  testbed = await OperatorTestbed.start({
+    name: 'takeover-partition', namespace, operatorNamespace: 'bunker-takeover-partition-system', sites: ['pt-a', 'pt-b', 'pt-c'], subnet: 64, isolatedSite: 'pt-a',
   });
 }, 360_000);
 
 afterAll(async () => {
-  writer?.kill('SIGKILL');
-  if (operatorPaused) operator?.process.child.kill('SIGCONT');
   await proxy?.close();
-  await network?.hosts[0]?.restore().catch(() => undefined);
-  if (operator?.alive() === true) await kubectl(['-n', namespace, 'delete', 'replicatedvolumes', '--all', '--timeout', '30s', '--wait=false']);
-  await operator?.stop();
-  await Promise.all([...agents.values()].map((a) => a.stop()));
-  await relay?.close();
-  await network?.destroy();
-  for (const node of sites) await ensureReadyNode(node).catch(() => undefined);
-  if (baseDir !== undefined) await rm(baseDir, { recursive: true, force: true });
+  await testbed?.stop();
 }, 90_000);
 
 describe('the operator taking over from a primary cut off by the network', () => {
@@ -167,11 +61,11 @@ describe('the operator taking over from a primary cut off by the network', () =>
       },
     }));
     await waitFor(`${name} to be Ready`, async () => ((await volume()).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
-    const oldEndpoint = `${agent('pt-a').host}:${agent('pt-a').nbdPort}`;
-    const newEndpoint = `${agent('pt-c').host}:${agent('pt-c').nbdPort}`;
+    const oldEndpoint = testbed.endpoint('pt-a');
+    const newEndpoint = testbed.endpoint('pt-c');
     expect((await volume()).status?.endpoint?.address).toBe(oldEndpoint);
 
-    const ackLog = join(baseDir, 'partition.acks');
+    const ackLog = join(testbed.baseDir, 'partition.acks');
     // The ack count when the writer first connects to the new primary: every ack before it
     // came from the old primary (the writer has one write outstanding at a time).
     let acksBeforeNewPrimary: number | undefined;
@@ -186,19 +80,12 @@ describe('the operator taking over from a primary cut off by the network', () =>
       },
     });
     expect(proxy.current()).toBe(oldEndpoint);
-    const writerOut: string[] = [];
-    writer = spawn('/usr/bin/python3', [
-      join(repoRoot, 'test/support/verifiable-writer.py'), '--uri', `nbd://${proxy.host}:${proxy.port}/${namespace}/${name}`,
-      '--blocks', '1024', '--seconds', '90', '--ack-log', ackLog, '--seed', '17', '--reconnect',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    writer.stdout?.on('data', (chunk: Buffer) => writerOut.push(chunk.toString()));
-    writer.stderr?.on('data', (chunk: Buffer) => writerOut.push(chunk.toString()));
-    const writerExited = new Promise<void>((resolve) => writer?.once('exit', () => resolve()));
-    await waitFor('writes to be acknowledged by the old primary', async () => ((await ackCount(ackLog)) > 300 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
+    const writer = testbed.spawnWriter(`nbd://${proxy.host}:${proxy.port}/${namespace}/${name}`, ackLog, { blocks: 1024, seconds: 90, seed: 17 });
+    await waitFor('writes to be acknowledged by the old primary', async () => ((await acknowledged(ackLog)) > 300 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
 
     const cutAt = Date.now();
-    await primaryHost().cut();
-    const acksAtCut = await ackCount(ackLog);
+    await testbed.isolatedHost().cut();
+    const acksAtCut = await acknowledged(ackLog);
     await markNodeNotReady('pt-a');
     // At once, on the primary's side of the partition: a client there is not acknowledged either
     // (the old primary cannot reach its bunker), whether or not it still exports the volume.
@@ -217,10 +104,10 @@ describe('the operator taking over from a primary cut off by the network', () =>
     // The writer finds the new primary through the EndpointSlice and writes on.
     await waitFor('the writer to reach the new primary', async () => (acksBeforeNewPrimary !== undefined ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
     const before = acksBeforeNewPrimary ?? 0;
-    await waitFor('writes acknowledged by the new primary', async () => ((await ackCount(ackLog)) > before + 300 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
-    writer.kill('SIGTERM');
-    await writerExited;
-    const totalAcks = await ackCount(ackLog);
+    await waitFor('writes acknowledged by the new primary', async () => ((await acknowledged(ackLog)) > before + 300 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
+    writer.child.kill('SIGTERM');
+    await writer.exited;
+    const totalAcks = await acknowledged(ackLog);
 
     // The old primary stopped acknowledging at the cut: at most the one write in flight.
     const toOld = proxy.connections.filter((c) => c.upstream === oldEndpoint);
@@ -248,10 +135,10 @@ describe('the operator taking over from a primary cut off by the network', () =>
     expect(finishedAt).toBeLessThanOrEqual(recordedAt + 1000);
     expect(Math.abs((last?.durationSeconds ?? -10) - (finishedAt - startedAt) / 1000)).toBeLessThanOrEqual(1);
     const slice: unknown = JSON.parse(await ok(['get', 'endpointslice', name, '-o', 'json']));
-    expect(slice).toMatchObject({ endpoints: [{ nodeName: 'pt-c', addresses: [agent('pt-c').host] }], ports: [{ port: agent('pt-c').nbdPort }] });
+    expect(slice).toMatchObject({ endpoints: [{ nodeName: 'pt-c', addresses: [testbed.agent('pt-c').host] }], ports: [{ port: testbed.agent('pt-c').nbdPort }] });
 
     // Every acknowledged write, to the old primary before the cut and to the new one after, is on the new primary.
-    const dataPath = join(agent('pt-c').dataDir, 'volumes', `${namespace}__${name}`, 'data.img');
+    const dataPath = testbed.dataPath('pt-c', name);
     const result = await verifyAcknowledged(ackLog, (offset, length) => readFileRange(dataPath, offset, length));
     process.stdout.write(`operator takeover (network cut): ${result.blocksChecked} acknowledged blocks, ${result.lost.length} lost; ` +
       `lastTakeover ${JSON.stringify(last)}; cut to takeover recorded (EndpointSlice on the new primary) ${recordedMs} ms; ` +
@@ -267,28 +154,26 @@ describe('the operator taking over from a primary cut off by the network', () =>
     const secondClient = (when: string): Promise<void> => zWritesNotAcknowledged(when, oldEndpoint, offsets);
     // First while it is still cut off (it may still export the volume, but cannot reach its bunker).
     const during = await Promise.race([
-      agent('pt-a').status().catch((error: unknown) => (error instanceof Error ? error.message : String(error))),
+      testbed.agent('pt-a').status().catch((error: unknown) => (error instanceof Error ? error.message : String(error))),
       new Promise<string>((resolve) => setTimeout(() => resolve('no answer within 2 s'), 2_000)),
     ]);
     process.stdout.write(`old primary pt-a during the cut, as the test sees it: ${typeof during === 'string' ? during : 'answers'}\n`);
     await secondClient('during the cut, from inside its namespace');
 
-    operator?.process.child.kill('SIGSTOP');
-    operatorPaused = true;
+    testbed.operator().process.child.kill('SIGSTOP');
     try {
-      await primaryHost().restore();
-      const returning = await waitFor('the old primary to answer again', async () => (await agent('pt-a').status()).volumes.find((v) => v.volume === `${namespace}/${name}`), { timeoutMs: 30_000, intervalMs: 250 });
+      await testbed.isolatedHost().restore();
+      const returning = await waitFor('the old primary to answer again', () => testbed.replica('pt-a', name), { timeoutMs: 30_000, intervalMs: 250 });
       process.stdout.write(`old primary pt-a back, operator paused: ${JSON.stringify({ role: returning.role, epoch: returning.epoch, nbdAddress: returning.nbdAddress, health: returning.health, healthMessage: returning.healthMessage })}\n`);
       await secondClient('with the operator paused');
     } finally {
-      operator?.process.child.kill('SIGCONT');
-      operatorPaused = false;
+      testbed.operator().process.child.kill('SIGCONT');
     }
 
     // The operator runs again and its kubelet reports the Node Ready: the old primary must not serve again.
     await ensureReadyNode('pt-a');
     const fenced = await waitFor('the old primary to stop exporting the volume', async () => {
-      const held = (await agent('pt-a').status()).volumes.find((v) => v.volume === `${namespace}/${name}`);
+      const held = await testbed.replica('pt-a', name);
       return held !== undefined && held.nbdAddress === '' ? held : undefined;
     }, { timeoutMs: 30_000, intervalMs: 250 });
     process.stdout.write(`old primary pt-a after the operator saw it back: ${JSON.stringify({ role: fenced.role, epoch: fenced.epoch, nbdAddress: fenced.nbdAddress, health: fenced.health })}\n`);
@@ -308,21 +193,18 @@ describe('the operator taking over from a primary cut off by the network', () =>
     const final = await volume();
     expect(final.status).toMatchObject({ currentPrimary: 'pt-c', epoch: 2 });
     expect(final.status?.lastTakeover).toEqual(last);
-    const served = (await agent('pt-c').status()).volumes.find((v) => v.volume === `${namespace}/${name}`);
+    const served = await testbed.replica('pt-c', name);
     expect(served).toMatchObject({ epoch: 2 });
     expect(served?.nbdAddress ?? '').not.toBe('');
   }, 240_000);
 });
 
-/** Sends the second client's 'Z' blocks through the old primary's NBD port from inside its namespace; none may be acknowledged. */
+/** Writes 'Z' blocks through the old primary's NBD port from inside its namespace; none may be acknowledged. */
 async function zWritesNotAcknowledged(when: string, endpoint: string, offsets: readonly number[]): Promise<void> {
-  const second = await runClient('ip', [
-    'netns', 'exec', primaryHost().netns, '/usr/bin/python3', '-c', SECOND_CLIENT, `nbd://${endpoint}/${namespace}/${name}`, ...offsets.map(String),
-  ], { timeoutMs: 30_000 });
-  process.stdout.write(`second client through the old primary ${when} (exit ${second.code ?? second.signal}): ${second.stdout.trim().split('\n').join('; ')} ${second.stderr.trim()}\n`);
-  const answers = second.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { result?: string; connect?: string });
-  expect(answers.length).toBeGreaterThan(0);
-  expect(answers.filter((a) => a.result === 'acknowledged')).toEqual([]);
+  const burst = await burstWrites(testbed.isolatedHost().netns, `nbd://${endpoint}/${namespace}/${name}`, 'Z', offsets);
+  process.stdout.write(`second client through the old primary ${when} ${burst.summary}\n`);
+  expect(burst.answers.length).toBeGreaterThan(0);
+  expect(burst.answers.filter((a) => a.result === 'acknowledged')).toEqual([]);
 }
 
 /** Called from the proxy's connection handler, before any byte reaches the new primary. */

@@ -5,69 +5,27 @@
 // by itself, point the volume's EndpointSlice at it and record status.lastTakeover, and every
 // write the writer saw acknowledged must be on the new primary's data file.
 // Nodes are tk-a/tk-b/tk-c, so that the other operator tests' nodes are never touched.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReplicatedVolume } from '../../operator/src/api/index.js';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
-import { testCluster } from '../support/cluster.js';
-import { repoRoot } from '../support/control-plane.js';
-import { kubectl } from '../support/kubectl.js';
-import { runClient } from '../support/nbd-clients.js';
-import {
-  buildWorkspace, ensureNamespace, ensureReadyNode, installCrd, kubectlOk, markNodeNotReady, readVolume, startOperator, testLinkAddress, type OperatorProcess,
-} from '../support/operator-process.js';
+import { ensureReadyNode, kubectlOk, markNodeNotReady, readVolume } from '../support/operator-process.js';
+import { acknowledged, OperatorTestbed } from '../support/operator-testbed.js';
 import { waitFor } from '../support/wait-for.js';
 import { readFileRange, verifyAcknowledged } from '../support/write-verifier.js';
 
 const namespace = 'operator-takeover';
-const operatorNamespace = 'bunker-takeover-system';
-const sites = ['tk-a', 'tk-b', 'tk-c'] as const;
 const name = 'takeover-demo';
 
-let baseDir: string;
-let operator: OperatorProcess | undefined;
-const agents = new Map<string, AgentProcess>();
-let link: { readonly host: string; destroy(): Promise<void> } | undefined;
+let testbed: OperatorTestbed;
 
-function ok(args: readonly string[], input?: string): Promise<string> {
-  return kubectlOk(['-n', namespace, ...args], input);
-}
-
-function volume(): Promise<ReplicatedVolume> {
-  return readVolume(namespace, name);
-}
-
-function agent(node: string): AgentProcess {
-  const found = agents.get(node);
-  if (found === undefined) throw new Error(`no agent on ${node}`);
-  return found;
-}
-
+const ok = (args: readonly string[], input?: string): Promise<string> => kubectlOk(['-n', namespace, ...args], input);
+const volume = (): Promise<ReplicatedVolume> => testbed.volume(name);
 
 beforeAll(async () => {
-  await buildWorkspace();
-  await installCrd();
-  await ensureNamespace(operatorNamespace);
-  await ensureNamespace(namespace);
-  for (const node of sites) await ensureReadyNode(node);
-  baseDir = await mkdtemp(join(tmpdir(), 'bunker-operator-takeover-'));
-  const { kubeconfigPath } = testCluster();
-  link = await testLinkAddress(62);
-  const host = link.host;
-  for (const node of sites) agents.set(node, await startAgent({ node, baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, host }));
-  operator = await startOperator({
-    identity: 'takeover', baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, volumeNamespaces: [namespace], leaderElect: false,
-  });
+  testbed = await OperatorTestbed.start({ name: 'takeover', namespace, operatorNamespace: 'bunker-takeover-system', sites: ['tk-a', 'tk-b', 'tk-c'], subnet: 62 });
 }, 360_000);
 
 afterAll(async () => {
-  if (operator?.alive() === true) await kubectl(['-n', namespace, 'delete', 'replicatedvolumes', '--all', '--timeout', '30s', '--wait=false']);
-  await operator?.stop();
-  await Promise.all([...agents.values()].map((a) => a.stop()));
-  await link?.destroy();
-  for (const node of sites) await ensureReadyNode(node).catch(() => undefined);
-  if (baseDir !== undefined) await rm(baseDir, { recursive: true, force: true });
+  await testbed?.stop();
 }, 90_000);
 
 describe('the operator taking over from a killed primary', () => {
@@ -81,21 +39,17 @@ describe('the operator taking over from a killed primary', () => {
     }));
     await waitFor(`${name} to be Ready`, async () => ((await volume()).status?.phase === 'Ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
 
-    const ackLog = join(baseDir, 'kill.acks');
-    const writer = runClient('/usr/bin/python3', [
-      join(repoRoot, 'test/support/verifiable-writer.py'), '--uri', `nbd://${agent('tk-a').host}:${agent('tk-a').nbdPort}/${namespace}/${name}`,
-      '--blocks', '1024', '--seconds', '15', '--ack-log', ackLog, '--seed', '7',
-    ], { timeoutMs: 60_000 });
-    await waitFor('writes to be acknowledged', async () => ((await readFile(ackLog, 'utf8').catch(() => '')).split('\n').length > 300 ? true : undefined), { timeoutMs: 20_000 });
+    const ackLog = join(testbed.baseDir, 'kill.acks');
+    const writer = testbed.writer('tk-a', name, ackLog, { blocks: 1024, seconds: 15, seed: 7 });
+    await waitFor('writes to be acknowledged', async () => ((await acknowledged(ackLog)) >= 300 ? true : undefined), { timeoutMs: 20_000 });
 
     const killedAt = Date.now();
-    await agent('tk-a').kill();
-    agents.delete('tk-a');
+    await testbed.killAgent('tk-a');
     await markNodeNotReady('tk-a');
 
     const done = await waitFor('the takeover to be recorded', async () => {
       const rv = await volume();
-      return rv.status?.lastTakeover !== undefined && rv.status.endpoint?.address === `${agent('tk-c').host}:${agent('tk-c').nbdPort}` ? rv : undefined;
+      return rv.status?.lastTakeover !== undefined && rv.status.endpoint?.address === testbed.endpoint('tk-c') ? rv : undefined;
     }, { timeoutMs: 60_000, intervalMs: 100 });
     const servingMs = Date.now() - killedAt;
     await writer;
@@ -104,9 +58,9 @@ describe('the operator taking over from a killed primary', () => {
     expect(done.status).toMatchObject({ currentPrimary: 'tk-c', epoch: 2 });
     expect(last).toMatchObject({ reason: 'NodeNotReady', fromNode: 'tk-a', toNode: 'tk-c', fromEpoch: 1, toEpoch: 2, acknowledgedWritesLost: 0 });
     const slice: unknown = JSON.parse(await ok(['get', 'endpointslice', name, '-o', 'json']));
-    expect(slice).toMatchObject({ endpoints: [{ nodeName: 'tk-c' }], ports: [{ port: agent('tk-c').nbdPort }] });
+    expect(slice).toMatchObject({ endpoints: [{ nodeName: 'tk-c' }], ports: [{ port: testbed.agent('tk-c').nbdPort }] });
 
-    const dataPath = join(agent('tk-c').dataDir, 'volumes', `${namespace}__${name}`, 'data.img');
+    const dataPath = testbed.dataPath('tk-c', name);
     const result = await verifyAcknowledged(ackLog, (offset, length) => readFileRange(dataPath, offset, length));
     process.stdout.write(`operator takeover (kill -9): ${result.blocksChecked} acknowledged blocks, ${result.lost.length} lost; ` +
       `lastTakeover ${JSON.stringify(last)}; kill to serving through the EndpointSlice ${servingMs} ms\n`);
@@ -116,8 +70,7 @@ describe('the operator taking over from a killed primary', () => {
 
   it('in manual mode waits for spec.takeover.requestId, then takes over for it', async () => {
     // tk-a comes back: the operator leaves its old replica of the first volume alone (fenced, no role).
-    const { kubeconfigPath } = testCluster();
-    agents.set('tk-a', await startAgent({ node: 'tk-a', baseDir, kubeconfig: kubeconfigPath, namespace: operatorNamespace, ...(link === undefined ? {} : { host: link.host }) }));
+    await testbed.startAgent('tk-a');
     await ensureReadyNode('tk-a');
     const manual = 'manual-demo';
     await ok(['apply', '-f', '-'], JSON.stringify({
@@ -147,7 +100,7 @@ describe('the operator taking over from a killed primary', () => {
     process.stdout.write(`manual takeover: request to recorded ${Date.now() - requestedAt} ms; lastTakeover ${JSON.stringify(done.status?.lastTakeover)}\n`);
     expect(done.status).toMatchObject({ currentPrimary: 'tk-c', epoch: 2 });
     expect(done.status?.lastTakeover).toMatchObject({ reason: 'TakeoverRequested', toNode: 'tk-c', acknowledgedWritesLost: 0 });
-    const held = (await agent('tk-a').status()).volumes.find((v) => v.volume === `${namespace}/${name}`);
+    const held = await testbed.replica('tk-a', name);
     // Back, the old primary of the first volume is fenced (role none, bunker.v1.Role 4) in the
     // new epoch and resynchronized into its secondary (3): never again its primary (1).
     process.stdout.write(`old primary tk-a of ${name} after its return: ${JSON.stringify(held === undefined ? null : { role: held.role, epoch: held.epoch, nbdAddress: held.nbdAddress })}\n`);

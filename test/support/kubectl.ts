@@ -42,12 +42,17 @@ export function kubectl(args: readonly string[], options: { input?: string; time
 export interface KubectlWatch {
   /** Each line kubectl printed so far. */
   readonly lines: readonly string[];
+  /** Resolves when kubectl exits, whatever the reason. */
+  readonly exited: Promise<void>;
   /** Stops the watch; resolves once kubectl has exited. */
   stop(): Promise<void>;
 }
 
-/** `kubectl ... --watch` in the background, collecting its lines until stopped (or timeoutMs). */
-export function watchKubectl(args: readonly string[], options: { timeoutMs?: number } = {}): KubectlWatch {
+/**
+ * `kubectl ... --watch` in the background, collecting its lines until stopped (or timeoutMs);
+ * `onLine` sees each line as it arrives, synchronously (to act before anything else runs).
+ */
+export function watchKubectl(args: readonly string[], options: { timeoutMs?: number; onLine?: (line: string) => void } = {}): KubectlWatch {
   const child = spawn('kubectl', ['--kubeconfig', testKubeconfigPath(), ...args, '--watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
@@ -55,11 +60,13 @@ export function watchKubectl(args: readonly string[], options: { timeoutMs?: num
     const parts = (partial + chunk.toString('utf8')).split('\n');
     partial = parts.pop() ?? '';
     lines.push(...parts);
+    for (const line of parts) options.onLine?.(line);
   });
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   return {
     lines,
+    exited,
     stop: async () => {
       clearTimeout(timer);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
