@@ -33,6 +33,8 @@ import { systemClock } from './resync/rate-limiter.js';
 import { blockChecksums } from './resync/block-checksums.js';
 
 const DRAIN_PROGRESS_MS = 100;
+/** VolumeStatus.log_full stays set this long after a write last found the change log full. */
+const LOG_FULL_REPORT_MS = 5_000;
 /** One RegionChecksums call reads at most this much; one ReadRegion returns at most this much. */
 const CHECKSUM_BYTES_MAX = 16 * 1024 * 1024;
 const READ_REGION_BYTES_MAX = 4 * 1024 * 1024;
@@ -54,6 +56,8 @@ export class Agent {
   private readonly resyncSeen = new Map<string, { compared: number; copied: number }>();
   /** Primaries reopened at start: they serve nothing until the operator confirms the role. */
   private readonly awaitingConfirmation = new Set<string>();
+  /** When a write last found no room in a volume's change log (VolumeStatus.log_full). */
+  private readonly logFullAt = new Map<string, number>();
   private readonly grpc = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
   readonly nbd: NbdServer;
   grpcPort = 0;
@@ -141,7 +145,7 @@ export class Agent {
       if (serving && volume !== undefined && this.awaitingConfirmation.has(name)) {
         this.logger.info(this.logFields(name), 'reopened as primary: not serving until the operator confirms the role');
       } else if (serving && volume !== undefined) {
-        this.nbd.addExport(name, new ReplicatedBlockDevice(volume, (limit) => this.metrics.pushback.inc({ volume: name, limit })), { description: `Bunker volume ${name} (primary)` });
+        this.nbd.addExport(name, new ReplicatedBlockDevice(volume, (limit) => this.onPushback(name, limit)), { description: `Bunker volume ${name} (primary)` });
         this.logger.info(this.logFields(name), 'serving the volume over NBD');
       } else {
         await this.nbd.removeExport(name);
@@ -182,6 +186,7 @@ export class Agent {
       awaitingConfirmation: this.awaitingConfirmation.has(volume.name),
       bunkerPeer: s.role === 'primary' ? (volume.record.intent.bunker ?? '') : '',
       secondaryPeer: s.role === 'primary' ? (volume.record.intent.secondary ?? '') : '',
+      logFull: this.logFullRecently(volume.name),
     };
   }
 
@@ -399,6 +404,20 @@ export class Agent {
         this.release(call.request).then(() => callback(null, {}), (error: unknown) => callback(toGrpcError(error), null));
       },
     };
+  }
+
+  /** A limit pushed a request back; a full change log is also reported in status and logged once per episode. */
+  private onPushback(volume: string, limit: string): void {
+    this.metrics.pushback.inc({ volume, limit });
+    if (limit !== 'log-full') return;
+    if (!this.logFullRecently(volume)) {
+      this.logger.warn({ ...this.logFields(volume) }, 'change log full: the secondary lags by the whole log; writes wait for room or fail with ENOSPC per spec.log.fillPolicy');
+    }
+    this.logFullAt.set(volume, Date.now());
+  }
+
+  private logFullRecently(volume: string): boolean {
+    return Date.now() - (this.logFullAt.get(volume) ?? Number.NEGATIVE_INFINITY) < LOG_FULL_REPORT_MS;
   }
 
   /** Takeover on this (secondary) replica: become primary in the new epoch, draining the bunker first. */

@@ -33,6 +33,7 @@ export function harnessLimits(overrides: Partial<ReplicaLimits> = {}): ReplicaLi
     windowEntriesMax: 8,
     windowBytesMax: 64 * 1024,
     pendingRequestsMax: 8,
+    logBytesMax: Number.POSITIVE_INFINITY,
     batchEntriesMax: 4,
     batchBytesMax: 16 * 1024,
     inflightEntriesMax: 6,

@@ -63,6 +63,7 @@ export function simLimits(): ReplicaLimits {
     windowEntriesMax: 12,
     windowBytesMax: 1200,
     pendingRequestsMax: 6,
+    logBytesMax: Number.POSITIVE_INFINITY,
     batchEntriesMax: 3,
     batchBytesMax: 400,
     inflightEntriesMax: 6,

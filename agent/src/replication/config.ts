@@ -14,6 +14,12 @@ export interface ReplicaLimits {
   readonly windowBytesMax: number;
   /** Primary: consumer requests not yet answered. */
   readonly pendingRequestsMax: number;
+  /**
+   * Primary: bytes its change log can hold for records (the log's data region less one
+   * largest record, the most a wrap can skip). A write that would not fit is refused with
+   * LogFull before it gets a sequence. Infinity: no bound (the simulation's logs).
+   */
+  readonly logBytesMax: number;
   /** One message carries at most this much (one message per peer per Ready). */
   readonly batchEntriesMax: number;
   readonly batchBytesMax: number;
@@ -71,6 +77,7 @@ export function defaultLimits(volumeBytes: number, blockBytes = 4096): ReplicaLi
     windowEntriesMax: 1024,
     windowBytesMax: 64 * 1024 * 1024,
     pendingRequestsMax: 256,
+    logBytesMax: Number.POSITIVE_INFINITY,
     batchEntriesMax: 256,
     batchBytesMax: 4 * 1024 * 1024,
     inflightEntriesMax: 1024,

@@ -25,6 +25,8 @@ export type Event =
   | { readonly kind: 'consumer-request'; readonly request: ConsumerRequest }
   /** The change log's group commit returned: everything through throughSeq is durable. */
   | { readonly kind: 'local-append-durable'; readonly throughSeq: Seq }
+  /** The change log measured after an append or a trim: usedBytes counts every record through durableSeq. */
+  | { readonly kind: 'log-usage'; readonly usedBytes: number; readonly durableSeq: Seq }
   /** The entries handed out in Ready.apply are written to the data volume through throughSeq. */
   | { readonly kind: 'data-applied'; readonly throughSeq: Seq }
   | { readonly kind: 'message'; readonly from: NodeName; readonly message: PeerMessage }

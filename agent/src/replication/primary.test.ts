@@ -122,6 +122,36 @@ describe('primary: the write path', () => {
   });
 });
 
+describe('primary: a full change log', () => {
+  // Harness records: 512-byte payloads and the log's record header.
+  const RECORD = 512 + 64;
+
+  it('refuses a write that does not fit before giving it a sequence, and takes it once room is reported', () => {
+    const h = servingPrimary({ limits: { logBytesMax: 3 * RECORD } });
+    for (const offset of [0, 512, 1024]) expect(h.write(offset).ready.append).toHaveLength(1);
+    const { id, ready } = h.write(1536);
+    expect(ready.append).toEqual([]);
+    expect(to(ready, B)).toEqual([]);
+    expect(ready.answers).toEqual([{ kind: 'failed', id, failure: { kind: 'LogFull', usedBytes: 3 * RECORD, logBytesMax: 3 * RECORD } }]);
+    // The log made all three durable, then a trim left one record: the next write gets sequence 4.
+    h.durable(3);
+    h.step({ kind: 'log-usage', usedBytes: 3 * RECORD, durableSeq: seq(3) });
+    expect(h.write(1536).ready.answers).toEqual([expect.objectContaining({ kind: 'failed', failure: expect.objectContaining({ kind: 'LogFull' }) })]);
+    h.step({ kind: 'log-usage', usedBytes: RECORD, durableSeq: seq(3) });
+    expect(seqs(h.write(1536).ready.append)).toEqual([4]);
+  });
+
+  it('still answers flushes and what was admitted while full', () => {
+    const h = servingPrimary({ limits: { logBytesMax: RECORD } });
+    const first = h.write(0);
+    expect(seqs(first.ready.append)).toEqual([1]);
+    h.write(512);
+    const flush = h.request('flush');
+    const answers = [h.durable(1), h.receive(B, appendAck(1, 1, 1)), h.applied(1)].flatMap((ready) => ready.answers);
+    expect(answers).toEqual(expect.arrayContaining([{ kind: 'ok', id: first.id, seq: 1 }, { kind: 'ok', id: flush.id, seq: 1 }]));
+  });
+});
+
 describe('primary: the secondary link', () => {
   it('ships only committed entries and trims only below what the secondary holds durably', () => {
     const h = servingPrimary({ secondary: true });

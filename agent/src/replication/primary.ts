@@ -81,6 +81,7 @@ export class Primary implements RoleMachine {
     this.startTailSeq = carried.log.lastSeq;
     this.changeMap = carried.changeMap;
     this.dataFailed = carried.dataFailed;
+    ctx.logRoom.restart(this.durableSeq, this.window.range(this.durableSeq, this.lastSeq));
     this.reconfigure(ctx.intent());
     if (this.dataFailed !== null) this.transition('data-failed');
     else ctx.health({ kind: 'recovering', reason: 'incomplete-writes' });
@@ -122,7 +123,10 @@ export class Primary implements RoleMachine {
     };
     this.window.dropThrough(this.evictableSeq());
     if (!this.window.hasRoom(entry)) return this.fail(request.id, this.backpressure());
+    const room = this.ctx.logRoom;
+    if (!room.fits(entry)) return this.fail(request.id, { kind: 'LogFull', usedBytes: room.usedBytes, logBytesMax: room.capacityBytes });
     this.window.push(entry);
+    room.take(entry);
     this.lastSeq = entry.seq;
     this.ctx.out.append.push(entry);
     if (this.changeMap !== null) this.ctx.out.changeMapMarks.push(...this.changeMap.mark(entry));

@@ -25,6 +25,7 @@ import { Primary } from './primary.js';
 import { ReadyBuilder, type Health, type Ready } from './ready.js';
 import type { ConsumerRequest } from './request.js';
 import { planRoleChange, type RoleChange } from './role-change.js';
+import { LogRoom } from './log-room.js';
 import type { Carried, RoleContext, RoleMachine, RoleSignal, RoleStatus } from './role-machine.js';
 import { Secondary } from './secondary.js';
 
@@ -33,8 +34,11 @@ export interface RestoredState {
   readonly intent: PersistedIntent;
   /** Strictly increasing across starts of this replica (a persisted boot counter). */
   readonly incarnation: number;
-  /** After crash recovery (torn tail cut): everything in the log is durable. */
-  readonly log: { readonly firstSeq: Seq; readonly lastSeq: Seq };
+  /**
+   * After crash recovery (torn tail cut): everything in the log is durable. usedBytes: its
+   * bytes in use, when the driver bounds the log (limits.logBytesMax); 0 otherwise.
+   */
+  readonly log: { readonly firstSeq: Seq; readonly lastSeq: Seq; readonly usedBytes?: number };
   /** The persisted applied mark. */
   readonly appliedSeq: Seq;
   /** Entries (appliedSeq, lastSeq] of the log, in order: incomplete writes to apply again. Empty for a bunker. */
@@ -92,6 +96,7 @@ export class Replica {
         this.out.intent = intent;
       },
       health: (health) => this.reportHealth(health),
+      logRoom: new LogRoom(config.limits.logBytesMax, restored.log.usedBytes ?? 0, restored.log.lastSeq),
     };
     this.machine = this.restoreMachine(restored);
   }
@@ -136,6 +141,9 @@ export class Replica {
         break;
       case 'local-append-durable':
         this.machine.onLocalDurable(event.throughSeq);
+        break;
+      case 'log-usage':
+        this.ctx.logRoom.report(event.usedBytes, event.durableSeq);
         break;
       case 'data-applied':
         this.machine.onDataApplied(event.throughSeq);

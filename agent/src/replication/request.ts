@@ -27,6 +27,8 @@ export type RequestFailure =
   | { readonly kind: 'DataVolumeFailed'; readonly detail: string }
   | { readonly kind: 'Recovering'; readonly reason: 'incomplete-writes' | 'bunker-handshake' | 'draining' }
   | { readonly kind: 'Backpressure'; readonly pendingRequests: number; readonly windowEntries: number }
+  /** The change log has no room for the write (the secondary lags): nothing was written. */
+  | { readonly kind: 'LogFull'; readonly usedBytes: number; readonly logBytesMax: number }
   | { readonly kind: 'InvalidRequest'; readonly reason: string };
 
 export type RequestAnswer =

@@ -6,6 +6,7 @@ import type { Entry } from '../log/entry.js';
 import type { ChangeMap } from './change-map.js';
 import type { ReplicaConfig } from './config.js';
 import type { PersistedIntent, Role } from './intent.js';
+import type { LogRoom } from './log-room.js';
 import type { PeerMessage } from './message.js';
 import type { Health, ReadyBuilder, TakeoverCounters } from './ready.js';
 import type { ConsumerRequest } from './request.js';
@@ -39,6 +40,8 @@ export interface RoleContext {
   persist(intent: PersistedIntent): void;
   /** Reports health when it changes. */
   health(health: Health): void;
+  /** Room in this replica's change log (only a primary admits writes against it). */
+  readonly logRoom: LogRoom;
 }
 
 export type RoleSignal =

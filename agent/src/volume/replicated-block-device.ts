@@ -6,11 +6,14 @@
 import { blockDeviceError, type BlockDevice, type BlockDeviceErrorCode, type WriteOptions, type WriteZeroesOptions } from '../nbd/block-device.js';
 import type { ConsumerOp, RequestFailure } from '../replication/index.js';
 import { VolumeBusyError, type VolumeReplica } from './volume-replica.js';
+import { LOG_FULL_WAIT_MS } from './volume-storage.js';
 
 const BLOCK_BYTES = 4096;
 /** A request refused for back-pressure is retried this often, at most this many times. */
 const BACKPRESSURE_RETRY_MS = 2;
 const BACKPRESSURE_RETRIES_MAX = 5_000;
+/** A write refused for a full change log is retried this often (room comes back with trims). */
+const LOG_FULL_RETRY_MS = 20;
 
 function codeFor(failure: RequestFailure): BlockDeviceErrorCode {
   switch (failure.kind) {
@@ -27,6 +30,8 @@ function codeFor(failure: RequestFailure): BlockDeviceErrorCode {
       return 'invalid-request';
     case 'Backpressure':
       return 'shutting-down';
+    case 'LogFull':
+      return 'no-space';
   }
 }
 
@@ -38,7 +43,12 @@ export class ReplicatedBlockDevice implements BlockDevice {
   readonly flushCoversAllWrites = true;
 
   /** `onPushback`: a limit refused or delayed a request (the core's window, the event queue). */
-  constructor(private readonly volume: Pick<VolumeReplica, 'submit' | 'data' | 'record' | 'name'>, private readonly onPushback: (limit: string) => void = () => undefined) {}
+  constructor(
+    private readonly volume: Pick<VolumeReplica, 'submit' | 'data' | 'record' | 'name'>,
+    private readonly onPushback: (limit: string) => void = () => undefined,
+    /** fillPolicy block: how long a write waits for room in a full change log. */
+    private readonly logFullWaitMs = LOG_FULL_WAIT_MS,
+  ) {}
 
   get sizeBytes(): number {
     return this.volume.record.shape.sizeBytes;
@@ -71,6 +81,7 @@ export class ReplicatedBlockDevice implements BlockDevice {
   }
 
   private async run(op: ConsumerOp, offset: number, length: number, payload: Uint8Array, fua: boolean): Promise<void> {
+    let logFullSince: number | undefined;
     for (let attempt = 0; ; attempt += 1) {
       const answer = await this.volume.submit({ op, offset, length, payload, fua }).catch((error: unknown) => {
         if (error instanceof VolumeBusyError) this.onPushback('event-queue');
@@ -83,9 +94,18 @@ export class ReplicatedBlockDevice implements BlockDevice {
         await new Promise((r) => setTimeout(r, BACKPRESSURE_RETRY_MS));
         continue;
       }
-      throw blockDeviceError(codeFor(failure), `${op} refused: ${describe(failure)}`, {
-        hint: failure.kind === 'BunkerUnavailable' ? 'the recovery node is unreachable; writes resume when it returns or a new one is placed' : '',
-      });
+      if (failure.kind === 'LogFull') {
+        // Nothing was written: the core refused the write before giving it a sequence. Under
+        // fillPolicy fail it is refused at once; otherwise it waits for the room the
+        // secondary's progress frees (trims), within logFullWaitMs.
+        if (logFullSince === undefined) this.onPushback('log-full');
+        logFullSince ??= Date.now();
+        if (this.volume.record.shape.fillPolicy !== 'fail' && Date.now() - logFullSince < this.logFullWaitMs) {
+          await new Promise((r) => setTimeout(r, LOG_FULL_RETRY_MS));
+          continue;
+        }
+      }
+      throw blockDeviceError(codeFor(failure), `${op} refused: ${describe(failure)}`, { hint: hintFor(failure) });
     }
   }
 }
@@ -100,5 +120,14 @@ function describe(failure: RequestFailure): string {
     case 'Recovering': return `recovering (${failure.reason})`;
     case 'Backpressure': return `too many writes in flight (${failure.pendingRequests})`;
     case 'InvalidRequest': return failure.reason;
+    case 'LogFull': return `the change log is full (${failure.usedBytes} of ${failure.logBytesMax} bytes in use)`;
+  }
+}
+
+function hintFor(failure: RequestFailure): string {
+  switch (failure.kind) {
+    case 'BunkerUnavailable': return 'the recovery node is unreachable; writes resume when it returns or a new one is placed';
+    case 'LogFull': return 'the secondary lags (or is unreachable) and the log keeps everything it lacks; writes resume as it catches up, or use a larger spec.log.size';
+    default: return '';
   }
 }

@@ -15,7 +15,8 @@ import {
 import type { PeerLinks } from '../links/peer-links.js';
 import type { DataVolume } from './data-volume.js';
 import type { IntentStore, VolumeRecord } from './intent-store.js';
-import { openVolumeFiles, recreateLog, type VolumeFiles } from './volume-storage.js';
+import { DATA_START_POSITION, ENTRY_HEADER_BYTES } from '../log/format.js';
+import { LOG_ENTRY_BYTES_MAX, openVolumeFiles, recreateLog, type VolumeFiles } from './volume-storage.js';
 import { LagTracker, type Lag } from './lag-tracker.js';
 
 /** Events waiting to be stepped; past this the producer (NBD, gRPC) is told to back off. */
@@ -68,12 +69,12 @@ export class VolumeReplica {
     const dir = store.volumeDir(record.shape.volume);
     const files = await openVolumeFiles(dir, record.shape, true);
     const incarnation = await store.nextIncarnation(record.shape.volume);
-    const limits = { ...defaultLimits(record.shape.sizeBytes), regionBytes: record.shape.regionBytes };
+    const limits = { ...defaultLimits(record.shape.sizeBytes), regionBytes: record.shape.regionBytes, logBytesMax: logBytesMax(files.log.sizeBytes) };
     const lastSeq = files.log.durableSeq;
     const replica = new Replica({ node: options.node, limits, bugs: NO_BUGS }, {
       intent: record.intent,
       incarnation,
-      log: { firstSeq: files.log.firstSeq, lastSeq },
+      log: { firstSeq: files.log.firstSeq, lastSeq, usedBytes: files.log.usedBytes },
       appliedSeq: record.intent.role === 'bunker' ? lastSeq : files.log.appliedSeq,
       incomplete: record.intent.role === 'bunker' ? [] : files.incomplete,
       changeMapRegions: [...files.changeMap.regions()].flatMap((r) => regionIndexes(r.offset, r.length, record.shape.regionBytes)),
@@ -287,6 +288,7 @@ export class VolumeReplica {
     if (cut.kind === 'reset') {
       const log = await recreateLog(dir, this.record.shape, this.files.log, { epoch: this.record.intent.epoch, seq: cut.baseSeq });
       this.files = { ...this.files, log };
+      this.reportLogUsage();
       return;
     }
     // Truncate: keep entries <= afterSeq. The log has no in-place truncation, so its kept
@@ -300,6 +302,7 @@ export class VolumeReplica {
     const log = await recreateLog(dir, this.record.shape, this.files.log, after);
     if (kept.length > 0) await log.append(kept);
     this.files = { ...this.files, log };
+    this.reportLogUsage();
   }
 
   private appendLocal(log: ChangeLog, entries: readonly Entry[]): void {
@@ -310,12 +313,23 @@ export class VolumeReplica {
         if (outcome.kind === 'durable') {
           this.lag.recordDurable(outcome.lastSeq, entries.reduce((sum, e) => sum + e.payload.length, 0));
           this.deliver({ kind: 'local-append-durable', throughSeq: outcome.lastSeq });
+          this.reportLogUsage();
           this.releaseStaging(outcome.lastSeq);
+        } else {
+          // The core admits a write only when the log has room for it (limits.logBytesMax), so
+          // the log's own fill policy is never reached; if it is, these entries will never be
+          // durable and their writes would wait forever: fail the volume loudly instead.
+          this.fatal(new Error(`the change log is full although the core found room for entries through ${last.seq}`), 'append to the change log');
         }
-        else this.options.logger.warn({ volume: this.name }, 'change log full: tracking changes in the change map');
       },
       (error: unknown) => this.fatal(error, 'append to the change log'),
     );
+  }
+
+  /** Tells the core how full the change log is, for its admission of writes (LogRoom). */
+  private reportLogUsage(): void {
+    const log = this.files.log;
+    this.deliver({ kind: 'log-usage', usedBytes: log.usedBytes, durableSeq: log.durableSeq });
   }
 
   /** Drained entries durable in the change log need no staging copy any more. */
@@ -373,6 +387,7 @@ export class VolumeReplica {
         await this.files.data?.flush();
         log.markApplied(Math.min(throughSeq, log.durableSeq) as Seq);
         await log.trimBelow((throughSeq + 1) as Seq);
+        this.reportLogUsage();
       } catch (error) {
         this.options.logger.warn({ err: error, volume: this.name, throughSeq }, 'trim failed; will retry with the next one');
       } finally {
@@ -430,4 +445,17 @@ function regionIndexes(offset: number, length: number, regionBytes: number): num
   const indexes: number[] = [];
   for (let region = Math.floor(offset / regionBytes); region * regionBytes < offset + length; region += 1) indexes.push(region);
   return indexes;
+}
+
+/**
+ * What the core may fill of a change log of `sizeBytes` (limits.logBytesMax): its data region
+ * less the most a wrap around the end can skip (one largest record, which the estimate does
+ * not count) and a header of slack. Logs too small for that reserve (below about 8.4 MiB:
+ * only tests make them) keep half their region; a wrap there can still reach the log's own
+ * fill policy, which then fails the volume rather than leaving writes waiting.
+ */
+export function logBytesMax(sizeBytes: number): number {
+  const region = sizeBytes - DATA_START_POSITION;
+  const reserve = LOG_ENTRY_BYTES_MAX + 3 * ENTRY_HEADER_BYTES + 1;
+  return Math.max(region - reserve, Math.floor(region / 2));
 }

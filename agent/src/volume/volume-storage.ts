@@ -19,7 +19,13 @@ const DATA_FILE = 'data.img';
 const MAP_FILE = 'change.map';
 /** The staging log holds one drain block at a time plus slack. */
 const STAGING_LOG_BYTES = 16 * 1024 * 1024;
-const BLOCK_FILL_WAIT_MS = 30_000;
+/**
+ * fillPolicy block: how long a write waits for room in a full change log before it fails
+ * with ENOSPC (the log's own wait, and the NBD front end's when the core refuses a write).
+ */
+export const LOG_FULL_WAIT_MS = 30_000;
+/** The largest record a change log takes: a 4 MiB NBD write, the protocol maximum we advertise. */
+export const LOG_ENTRY_BYTES_MAX = 4 * 1024 * 1024;
 
 export interface VolumeFiles {
   readonly log: ChangeLog;
@@ -34,15 +40,18 @@ export interface VolumeFiles {
 function fillPolicy(shape: VolumeShape): FillPolicy {
   switch (shape.fillPolicy) {
     case 'trackChanges': return { kind: 'trackChanges' };
-    case 'block': return { kind: 'block', waitMs: BLOCK_FILL_WAIT_MS };
+    case 'block': return { kind: 'block', waitMs: LOG_FULL_WAIT_MS };
     case 'fail': return { kind: 'fail' };
   }
 }
 
 async function openOrCreateLog(path: string, shape: VolumeShape, sizeBytes: number, startAfter?: { epoch: Epoch; seq: Seq }): Promise<ChangeLog> {
-  const options = { volumeUid: shape.volumeUid, fillPolicy: fillPolicy(shape), entryBytesMax: 4 * 1024 * 1024, inflightBytesMax: 32 * 1024 * 1024 };
+  const options = { volumeUid: shape.volumeUid, fillPolicy: fillPolicy(shape), entryBytesMax: LOG_ENTRY_BYTES_MAX, inflightBytesMax: 32 * 1024 * 1024 };
   if (existsSync(path)) return ChangeLog.open(await FileStorage.open(path), options);
-  return ChangeLog.create(await FileStorage.create(path, sizeBytes, { zeroFill: false }), { ...options, sizeBytes, ...(startAfter === undefined ? {} : { startAfter }) });
+  // Written full of zeros at creation, not sparse: a file system without room says so here,
+  // when the volume is configured, and never later in the middle of a group commit (on file
+  // systems that overwrite in place, as ext4 and xfs do).
+  return ChangeLog.create(await FileStorage.create(path, sizeBytes, { zeroFill: true }), { ...options, sizeBytes, ...(startAfter === undefined ? {} : { startAfter }) });
 }
 
 export async function openVolumeFiles(dir: string, shape: VolumeShape, keepsData: boolean): Promise<VolumeFiles> {

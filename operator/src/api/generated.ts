@@ -203,10 +203,12 @@ export interface LogSpec {
    */
   readonly size: Quantity;
   /**
-   * What the primary does when its log is full because the secondary lags. trackChanges: keep
-   * serving, record dirty regions in the change map and resynchronize them later (the secondary
-   * loses its log continuity until then); block: hold new writes until the secondary frees log
-   * space; fail: fail new writes with an I/O error. Default: 'trackChanges'.
+   * What the primary does with a write its log has no room for because the secondary lags by the
+   * whole log. block: the write waits for the room the secondary's progress frees, up to 30 s, then
+   * fails with ENOSPC; fail: it fails with ENOSPC at once. trackChanges: meant to keep serving and
+   * record changed regions for a later resynchronization; not implemented yet, it waits as block
+   * does. In every case nothing of the refused write is written, and condition Replicating is False
+   * with reason LogFull. Default: 'trackChanges'.
    */
   readonly fillPolicy: FillPolicy;
   /**

@@ -67,6 +67,13 @@ function replicatingCondition(checks: Checks): ConditionDraft {
     return { type, status: 'False', reason: 'TrackingChanges', message: `the primary's change log filled: ${checks.primary.node} records changed regions for a later resynchronization of ${checks.secondary.node}` };
   }
   const behind = primary === undefined ? 0 : Math.max(0, primary.durableSeq - primary.secondaryDurableSeq);
+  if (primary?.logFull === true) {
+    return {
+      type, status: 'False', reason: 'LogFull',
+      message: `the change log of ${checks.primary.node} is full: ${checks.secondary.node} lags by ${behind} entries, the whole log; ` +
+        `writes wait for room or fail with ENOSPC (spec.log.fillPolicy) until it catches up`,
+    };
+  }
   return { type, status: 'True', reason: 'Replicating', message: `secondary ${checks.secondary.node} receives the log of ${checks.primary.node}, ${behind} entries behind` };
 }
 

@@ -49,6 +49,8 @@ export interface ReplicaReport {
   readonly secondaryLagSeconds: number;
   /** The primary's log filled and it records dirty regions instead (fill policy trackChanges). */
   readonly trackingChanges: boolean;
+  /** Primary only: a write found no room in its change log in the last seconds (the secondary lags by the whole log). */
+  readonly logFull?: boolean;
   /** Lowest sequence the replica's log still holds (the bunker's, for a takeover's gap check). */
   readonly firstSeq?: Seq;
   /** Primary only: the nodes it replicates to as it was last configured ('' for none). */

@@ -159,6 +159,11 @@ const rows: readonly Row[] = [
     actions: ['publish-endpoint'], phase: 'Degraded', ready: 'False/TrackingChanges', events: ['Warning/TrackingChanges', 'Warning/Degraded'],
   },
   {
+    name: 'a primary whose change log is full: Degraded, not Replicating, with what writes do meanwhile',
+    world: observed(volume({ status: recorded }), { primary: { replica: report('primary', { logFull: true }) } }),
+    actions: ['publish-endpoint'], phase: 'Degraded', ready: 'False/LogFull', events: ['Warning/LogFull', 'Warning/Degraded'],
+  },
+  {
     name: 'a primary whose data volume failed: Failed',
     world: observed(volume({ status: recorded }), { primary: { replica: report('primary', { health: 'DataFailed', healthMessage: 'EIO' }) } }),
     actions: ['publish-endpoint'], phase: 'Failed', ready: 'False/DataFailed',

@@ -108,7 +108,7 @@ function replica(request: ConfigureRequest, address: string): VolumeStatus {
     volume: request.volume, role: request.role, epoch: request.epoch, durableSeq: 0, appliedSeq: 0, bunkerDurableSeq: 0, secondaryDurableSeq: 0,
     secondaryAppliedSeq: 0, secondaryLagBytes: 0, secondaryLagSeconds: 0, logUsedBytes: 0, logSizeBytes: request.logBytes, health: Health.HEALTH_OK,
     healthMessage: '', nbdAddress: request.role === Role.ROLE_PRIMARY ? `${address.split(':')[0]}:10809` : '', trackingChanges: false, firstSeq: 1,
-    resync: undefined, awaitingConfirmation: false, bunkerPeer: '', secondaryPeer: '',
+    resync: undefined, awaitingConfirmation: false, bunkerPeer: '', secondaryPeer: '', logFull: false,
   };
 }
 

@@ -8,7 +8,7 @@ const wire: VolumeStatus = {
   volume: 'apps/demo', role: Role.ROLE_PRIMARY, epoch: 2, durableSeq: 10, appliedSeq: 9, bunkerDurableSeq: 10,
   secondaryDurableSeq: 7, secondaryAppliedSeq: 7, secondaryLagBytes: 12288, secondaryLagSeconds: 0.5, logUsedBytes: 0,
   logSizeBytes: 0, health: Health.HEALTH_OK, healthMessage: '', nbdAddress: '10.0.0.1:10809', trackingChanges: false, firstSeq: 1,
-  resync: undefined, awaitingConfirmation: false, bunkerPeer: '', secondaryPeer: '',
+  resync: undefined, awaitingConfirmation: false, bunkerPeer: '', secondaryPeer: '', logFull: false,
 };
 
 describe('replicaFacts', () => {
@@ -18,7 +18,7 @@ describe('replicaFacts', () => {
       report: {
         role: 'primary', epoch: 2, durableSeq: 10, appliedSeq: 9, health: 'Healthy', healthMessage: '', nbdAddress: '10.0.0.1:10809',
         bunkerDurableSeq: 10, secondaryDurableSeq: 7, secondaryLagBytes: 12288, secondaryLagSeconds: 0.5, trackingChanges: false,
-        firstSeq: 1, awaitingConfirmation: false, bunkerPeer: '', secondaryPeer: '',
+        firstSeq: 1, awaitingConfirmation: false, bunkerPeer: '', secondaryPeer: '', logFull: false,
       },
     });
   });

@@ -38,6 +38,7 @@ function replicaReport(status: VolumeStatus): ReplicaReport {
     secondaryLagBytes: nonNegative(status.secondaryLagBytes, 'secondaryLagBytes'),
     secondaryLagSeconds: nonNegative(status.secondaryLagSeconds, 'secondaryLagSeconds'),
     trackingChanges: status.trackingChanges,
+    logFull: status.logFull,
     firstSeq: seq(status.firstSeq),
     awaitingConfirmation: status.awaitingConfirmation,
     bunkerPeer: status.bunkerPeer,
