@@ -120,7 +120,7 @@ describe('charts/bunker monitoring', () => {
     expect(objects.some((object) => object['kind'] === 'ConfigMap')).toBe(false);
     const rules = alertRules(objects);
     expect(rules.map((rule) => rule.alert).sort()).toEqual([
-      'BunkerBunkerLagGrowing', 'BunkerBunkerUnreachable', 'BunkerDataVolumeFailed', 'BunkerLogNearlyFull', 'BunkerOperatorNoLeader',
+      'BunkerBunkerLagGrowing', 'BunkerBunkerUnreachable', 'BunkerDataVolumeFailed', 'BunkerLogFull', 'BunkerLogNearlyFull', 'BunkerOperatorNoLeader',
       'BunkerOperatorReconcileErrors', 'BunkerResyncStuck', 'BunkerSecondaryLagging', 'BunkerTakeoverHappened',
     ]);
     const lag = rules.find((rule) => rule.alert === 'BunkerSecondaryLagging');
