@@ -2,7 +2,7 @@
 // marks that decide when each may be applied: durable in the local log first, then in order.
 // Used by the secondary (shipped and drained entries) and by a fenced replica (its incomplete
 // writes). Bounded: a receiver with no room drops the rest of a batch and acknowledges what it
-// has, and the sender resends later.
+// has; once it has room it asks the sender to resume after its durable sequence (secondary.ts).
 import type { Seq } from '@bunker/proto/ids';
 import type { Entry } from '../log/entry.js';
 import { assert } from './assert.js';

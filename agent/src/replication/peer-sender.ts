@@ -5,7 +5,9 @@
 //
 // Reconnect protocol: a stream opens with a hello; the peer's hello-ack carries its durable
 // sequence and sending resumes right after it. Silence for resendTicks (heartbeats keep an
-// idle healthy stream talking) or a link-down reopens the stream the same way. Resending is
+// idle healthy stream talking) or a link-down reopens the stream the same way. A receiver
+// that dropped entries (no room) keeps answering, so it is not silent: it sends a hello-ack
+// unasked, and sending resumes right after its durable sequence the same way. Resending is
 // always safe: receivers skip entries they already have.
 import type { NodeName, Seq } from '@bunker/proto/ids';
 import { SEQ_NONE } from '@bunker/proto/ids';
@@ -80,6 +82,13 @@ export class PeerSender {
       this.everHandshaked = true;
       // Resume right after what the peer holds durably (it may hold less than we thought).
       this.nextSeq = durableSeq + 1;
+      this.forgetInflight();
+    } else if (hello && this.phase === 'streaming') {
+      // Unasked (or a late duplicate): the peer dropped entries (no room, or a gap after that)
+      // and keeps answering, so silence would never trigger a resend. Resume after what it
+      // holds; never below what it acknowledged, which may be trimmed here already.
+      this.nextSeq = this.acked + 1;
+      this.read = null;
       this.forgetInflight();
     }
   }

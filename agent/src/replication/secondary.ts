@@ -36,6 +36,13 @@ export class Secondary implements RoleMachine {
   private drain: Drain | null = null;
   private changeMap: ChangeMap | null;
   private signal: RoleSignal | null = null;
+  /**
+   * Shipped entries were dropped (no room in the apply queue, or a gap after such a drop):
+   * `wanted` until there is room to ask the primary to resume right after our durable
+   * sequence, then `asked` until its resend arrives. The primary does not resend by itself
+   * while we keep answering, so without this the stream would stay stuck.
+   */
+  private resume: 'none' | 'wanted' | 'asked' = 'none';
 
   constructor(
     private readonly ctx: RoleContext,
@@ -62,6 +69,7 @@ export class Secondary implements RoleMachine {
   followNewEpoch(): void {
     this.session = null;
     this.ackDue = null;
+    this.resume = 'none';
   }
 
   /** Reconfigured in a newer epoch after the drain failed: try again from where the log is. */
@@ -123,9 +131,16 @@ export class Secondary implements RoleMachine {
     if (this.session !== null && message.session < this.session) return; // an older incarnation's stream
     if (message.hello) this.session = message.session;
     else if (message.session !== this.session) return; // must hello first
+    // A hello is answered with where to resume anyway; a batch that starts at or before our
+    // next sequence is the resend we asked for (what was already on its way has a gap).
+    const first = message.entries[0];
+    if (message.hello || (this.resume === 'asked' && first !== undefined && first.seq <= this.queue.lastSeq + 1)) this.resume = 'none';
     for (const entry of message.entries) {
       if (entry.seq <= this.queue.lastSeq) continue; // a resend
-      if (entry.seq !== this.queue.lastSeq + 1 || entry.seq > message.commitSeq || !this.queue.hasRoom(entry)) break;
+      if (entry.seq !== this.queue.lastSeq + 1 || entry.seq > message.commitSeq || !this.queue.hasRoom(entry)) {
+        if (this.resume === 'none') this.resume = 'wanted';
+        break;
+      }
       this.queue.append(entry, this.ctx.out);
     }
     this.ackDue = { hello: message.hello || (this.ackDue?.hello ?? false) };
@@ -205,6 +220,11 @@ export class Secondary implements RoleMachine {
 
   private acknowledge(): void {
     const primary = this.ctx.intent().primary;
+    if (this.resume === 'wanted' && this.session !== null && this.state === 'following' && this.hasRoomToResume()) {
+      // An unasked hello-ack: "resume right after my durable sequence" (peer-sender.ts).
+      this.resume = 'asked';
+      this.ackDue = { hello: true };
+    }
     if (this.ackDue === null || this.session === null || primary === null || this.state !== 'following') return;
     this.ctx.out.messages.push({
       to: primary,
@@ -218,6 +238,14 @@ export class Secondary implements RoleMachine {
       },
     });
     this.ackDue = null;
+  }
+
+  /** Room for half the apply queue: a resend of the primary's in-flight window mostly fits. */
+  private hasRoomToResume(): boolean {
+    const limits = this.ctx.config.limits;
+    const entries = Math.ceil(limits.applyQueueEntriesMax / 2);
+    const bytes = Math.floor(limits.applyQueueBytesMax / 2);
+    return this.queue.hasRoomFor(entries, bytes, limits.applyQueueEntriesMax, limits.applyQueueBytesMax);
   }
 
   private driveDrain(): void {
