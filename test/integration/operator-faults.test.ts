@@ -2,7 +2,12 @@
 // their test-only --fault-file (agent/src/faults): the primary's data volume starts returning
 // EIO on writes in the middle of verifiable writes, the agent reports it (status, metric) and
 // the operator takes over at once (reason VolumeFailed) with no acknowledged write lost; then
-// the bunker's log fdatasync becomes slow, and writes go on, slower, with none lost.
+// the bunker's log fdatasync becomes slow, and writes go on, slower, with none lost; then the
+// primary's change log file returns ENOSPC on writes. The log is allocated whole when the
+// volume is created (volume-storage.ts), so on ext4 or xfs a full file system cannot reach it
+// afterwards; a log file that still cannot be written is a failed device, and the operator
+// takes over as for EIO (a full log, by its size, follows spec.log.fillPolicy instead:
+// test/e2e/agent-log-full.test.ts).
 // Nodes are fi-a/fi-b/fi-c, so the other operator tests' nodes are never touched.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -75,4 +80,30 @@ describe('faults of real disks', () => {
     expect(result.lost).toEqual([]);
     expect((await testbed.volume(name)).status?.currentPrimary).toBe('fi-c');
   }, 120_000);
+
+  it('takes over from a primary whose change log file returns ENOSPC, and loses no acknowledged write', async () => {
+    const name = 'log-enospc';
+    await testbed.createVolume(name, placedAt('fi-b', 'fi-a', 'fi-c'));
+    const ackLog = join(testbed.baseDir, 'enospc.acks');
+    const writing = testbed.writer('fi-b', name, ackLog, { blocks: 1024, seconds: 20, seed: 43 });
+    await waitFor('writes to be acknowledged', async () => ((await acknowledged(ackLog)) > 200 ? true : undefined), { timeoutMs: 20_000 });
+    const failedAt = Date.now();
+    await inject('fi-b', { log: { errno: 'ENOSPC', ops: ['write'] } });
+    const failed = await waitFor('the primary to report its failure', async () => {
+      const held = await testbed.replica('fi-b', name).catch(() => undefined);
+      return held !== undefined && /ENOSPC/.test(held.healthMessage) ? held : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+    const done = await waitFor('the takeover from the failed log', async () => {
+      const rv = await testbed.volume(name);
+      return rv.status?.lastTakeover !== undefined ? rv : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    const tookMs = Date.now() - failedAt;
+    await inject('fi-b', {});
+    await writing;
+    expect(done.status?.lastTakeover).toMatchObject({ reason: 'VolumeFailed', fromNode: 'fi-b', toNode: 'fi-c', acknowledgedWritesLost: 0 });
+    const result = await verifyAcknowledged(ackLog, (offset, length) => readFileRange(testbed.dataPath('fi-c', name), offset, length));
+    process.stdout.write(`ENOSPC on the primary's change log → "${failed.healthMessage}"; takeover recorded in ${tookMs} ms; ` +
+      `${result.blocksChecked} acknowledged blocks checked, ${result.lost.length} lost\n`);
+    expect(result.lost).toEqual([]);
+  }, 180_000);
 });

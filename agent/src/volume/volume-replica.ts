@@ -414,7 +414,7 @@ export class VolumeReplica {
 
   private fatal(error: unknown, what: string): void {
     this.options.logger.error({ err: error, volume: this.name }, `${what} failed`);
-    this.deliver({ kind: 'data-volume-failed', detail: `${what}: ${error instanceof Error ? error.message : String(error)}` });
+    this.deliver({ kind: 'data-volume-failed', detail: `${what}: ${withCauses(error)}` });
   }
 
   private failAll(error: unknown): void {
@@ -458,4 +458,15 @@ export function logBytesMax(sizeBytes: number): number {
   const region = sizeBytes - DATA_START_POSITION;
   const reserve = LOG_ENTRY_BYTES_MAX + 3 * ENTRY_HEADER_BYTES + 1;
   return Math.max(region - reserve, Math.floor(region / 2));
+}
+
+/** An error's message followed by its causes' (the errno a storage error wraps is what an operator needs). */
+function withCauses(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth += 1) {
+    parts.push(current instanceof Error ? current.message : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(': ');
 }
