@@ -250,7 +250,7 @@ function crcSpeed(fn: (data: Uint8Array) => number, ms: number): number {
   return mb(bytes) / ((nowMs() - started) / 1000);
 }
 
-function machine(dir: string): string {
+function machine(dir: string, loadAtStart: readonly number[]): string {
   const cpu = cpus();
   let fileSystem = 'unknown';
   try {
@@ -258,9 +258,10 @@ function machine(dir: string): string {
   } catch {
     // df is informational only.
   }
-  const load = loadavg().map((value) => value.toFixed(2)).join(' ');
+  const load = (values: readonly number[]): string => values.map((value) => value.toFixed(2)).join(' ');
   return `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}, Node ${process.version}; ` +
-    `files in ${dir} on ${fileSystem}; load average at the end ${load} (a shared machine: other work ran during the measurement)`;
+    `files in ${dir} on ${fileSystem}; load average (1, 5, 15 min) at the start ${load(loadAtStart)}, at the end ${load(loadavg())} ` +
+    '(a shared machine: other work ran during the measurement)';
 }
 
 const row = (result: Result): string =>
@@ -272,7 +273,7 @@ const verdict = (log: Result, raw: Result): string => {
     `${(ratio * 100).toFixed(0)}% of the raw loop's bytes/s at batch size ${raw.entriesPerDatasync} (goal ≥ 80%: ${ratio >= 0.8 ? 'met' : 'not met'})`;
 };
 
-function section(args: Args, measured: Measured, crc: { native: number; table: number }): string {
+function section(args: Args, measured: Measured, crc: { native: number; table: number }, loadAtStart: readonly number[]): string {
   const { raw1, log1, log32, raw32, rawFull, pipelined, rawPipelined } = measured;
   // Raw loops of the same batch size are one runner: one row each.
   const rows = [...new Map([raw1, log1, log32, raw32, rawFull, pipelined, rawPipelined].map((result) => [result.label, result])).values()];
@@ -281,7 +282,7 @@ function section(args: Args, measured: Measured, crc: { native: number; table: n
     '',
     `Measured ${new Date().toISOString().slice(0, 10)} with \`bench/log/run.sh --seconds ${args.seconds} --slices ${args.slices}\`: ` +
       `each run measured for ${args.seconds} s in ${args.slices} slices taken in turn with the others.`,
-    `Machine: ${machine(args.dir)}.`,
+    `Machine: ${machine(args.dir, loadAtStart)}.`,
     '',
     'Entries carry a 4 KiB payload; MB/s counts payload bytes (10^6 bytes); latency is from `append` to its resolution ' +
       '(for the raw loop: one write + fdatasync). Appenders are closed loops: each appends again when its append resolved.',
@@ -315,13 +316,14 @@ async function writeSection(text: string): Promise<void> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  const loadAtStart = loadavg();
   const sample = makeEntry(1, 1, ENTRY_BYTES).payload;
   if (crc32c(sample) !== crc32cTable(sample)) throw new Error('the table CRC32C disagrees with the native one');
   const dir = await mkdtemp(join(args.dir, 'bunker-log-bench-'));
   try {
     const measured = await measure({ ...args, dir });
     const crc = { native: crcSpeed((data) => crc32c(data), 500), table: crcSpeed((data) => crc32cTable(data), 500) };
-    const text = section(args, measured, crc);
+    const text = section(args, measured, crc, loadAtStart);
     console.log(text);
     if (args.writeDoc) await writeSection(text);
   } finally {

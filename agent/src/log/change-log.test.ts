@@ -112,6 +112,42 @@ describe('ChangeLog group commit', () => {
     expect(trace).toEqual(['writev', 'datasync', 'writev', 'datasync']);
   });
 
+  it('starts the next datasync before it resolves the appends of the previous one', async () => {
+    const memory = new MemoryStorage(seededRandom(2));
+    const trace: string[] = [];
+    let release: () => void = () => undefined;
+    let holdNextSync = false;
+    const gated: Storage = {
+      read: (position, length) => memory.read(position, length),
+      writev: async (position, buffers) => {
+        trace.push('writev');
+        await memory.writev(position, buffers);
+      },
+      datasync: async () => {
+        trace.push('datasync');
+        if (holdNextSync) {
+          holdNextSync = false;
+          await new Promise<void>((resolve) => { release = resolve; });
+        }
+        await memory.datasync();
+      },
+      size: () => memory.size(),
+      close: () => memory.close(),
+    };
+    const log = await ChangeLog.create(gated, { sizeBytes: SIZE_BYTES, volumeUid: TEST_VOLUME_UID, fillPolicy: { kind: 'fail' }, entryBytesMax: 8192, logId: 7 });
+    trace.length = 0;
+    holdNextSync = true;
+    const first = log.append([makeEntry(1)]).then(() => trace.push('resolved 1'));
+    while (!trace.includes('datasync')) await new Promise((resolve) => setImmediate(resolve));
+    const second = log.append([makeEntry(2)]).then(() => trace.push('resolved 2'));
+    while (trace.filter((op) => op === 'writev').length < 2) await new Promise((resolve) => setImmediate(resolve));
+    release();
+    await Promise.all([first, second]);
+    // Otherwise an appender that appends again when its append resolves would run (encode,
+    // CRC) while the device has nothing to do.
+    expect(trace).toEqual(['writev', 'datasync', 'writev', 'datasync', 'resolved 1', 'resolved 2']);
+  });
+
   it('keeps batches within batchEntriesMax and batchBytesMax', async () => {
     const byEntries = (await newLog({ batchEntriesMax: 4 })).log;
     await Promise.all(Array.from({ length: 20 }, (_, index) => byEntries.append([makeEntry(index + 1, 1, 256)])));

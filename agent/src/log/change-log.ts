@@ -471,18 +471,20 @@ export class ChangeLog {
         const stage = this.takeStage(syncing?.stage.write !== undefined);
         if (stage !== undefined) {
           await this.writeStage(stage);
-          if (syncing !== undefined) {
-            await syncing.done;
-            this.completed(syncing.stage);
-          }
+          const previous = syncing;
+          if (previous !== undefined) await previous.done;
+          // The next datasync is issued first: completing the previous batch (index notes,
+          // resolving its appends, admitting queued ones) and its appenders' next appends
+          // (encoding, CRCs) then run while the device works, not between two datasyncs.
           syncing = { stage, done: this.syncStage(stage) };
+          if (previous !== undefined) this.completed(previous.stage, true);
           continue;
         }
         if (syncing === undefined) break;
         // Wait for the datasync, or for appends to write meanwhile, whichever comes first.
         const work = this.nextWork();
         if ((await Promise.race([syncing.done.then(() => 'synced' as const), work])) === 'synced') {
-          this.completed(syncing.stage);
+          this.completed(syncing.stage, false);
           syncing = undefined;
         }
       }
@@ -544,7 +546,14 @@ export class ChangeLog {
       this.idleMsAverage = average(this.idleMsAverage, started - this.idleSince);
     }
     this.idleSince = undefined;
-    const done = this.storage.datasync().then(() => {
+    let datasync: Promise<void>;
+    try {
+      datasync = this.storage.datasync();
+    } catch (cause) {
+      // Surfaces where the loop awaits it: after the previous batch completed, as before.
+      datasync = Promise.reject(cause);
+    }
+    const done = datasync.then(() => {
       this.counters.datasyncs += 1;
       this.syncMsAverage = average(this.syncMsAverage, performance.now() - started);
     });
@@ -564,7 +573,8 @@ export class ChangeLog {
     this.workArrived = undefined;
   }
 
-  private completed(stage: Stage): void {
+  /** `nextSyncing`: another datasync already runs, so the device does not idle after this one. */
+  private completed(stage: Stage, nextSyncing: boolean): void {
     const { batch, write } = stage;
     if (batch !== undefined) {
       for (const note of batch.notes) this.index.note(note.point, note.seq, note.bytes);
@@ -575,7 +585,7 @@ export class ChangeLog {
       this.counters.batches += 1;
       this.counters.entries += batch.entries;
       this.keeper.countBatch();
-      if (this.inFlight.length === 0 && this.openBatch.isEmpty && this.queue.length === 0) this.splitAfterIdle(batch);
+      if (!nextSyncing && this.inFlight.length === 0 && this.openBatch.isEmpty && this.queue.length === 0) this.splitAfterIdle(batch);
       for (const append of batch.appends) append.done.resolve({ kind: 'durable', lastSeq: append.lastSeq });
     }
     if (write !== undefined) {

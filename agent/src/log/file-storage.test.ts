@@ -1,9 +1,10 @@
 // FileStorage over a real file in the temp directory: create refuses to overwrite, sizes
 // and zero-fills; reads are positional and short only at the end; writev writes buffers
 // back to back. Temp files are removed afterwards.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FAULT_POLL_MS, injectedFaults } from '../faults/injected-faults.js';
 import { FileStorage } from './file-storage.js';
 
 let directory: string;
@@ -40,6 +41,24 @@ describe('FileStorage', () => {
     expect(Array.from(await reopened.read(62, 4))).toEqual([7, 7, 7, 7]);
     await reopened.close();
     expect((await stat(path)).mode & 0o777).toBe(0o600);
+  });
+
+  it('goes through the fault injector when it is active, straight to the file otherwise', async () => {
+    const storage = await FileStorage.create(join(directory, 'c.log'), 64, { zeroFill: false });
+    const plan = join(directory, 'faults.json');
+    await writeFile(plan, '{"log":{"errno":"EIO","ops":["write","sync"]}}');
+    injectedFaults.follow(plan, () => undefined, () => undefined);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, FAULT_POLL_MS * 3));
+      await expect(storage.writev(0, [Uint8Array.from([1])])).rejects.toMatchObject({ code: 'EIO', syscall: 'pwrite' });
+      await expect(storage.datasync()).rejects.toMatchObject({ code: 'EIO', syscall: 'fdatasync' });
+    } finally {
+      injectedFaults.stop();
+    }
+    await storage.writev(0, [Uint8Array.from([2])]);
+    await storage.datasync();
+    expect(Array.from(await storage.read(0, 1))).toEqual([2]);
+    await storage.close();
   });
 
   it('reports a missing file as Io', async () => {

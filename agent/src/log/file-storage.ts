@@ -61,8 +61,14 @@ export class FileStorage implements Storage {
     return buffer.subarray(0, filled);
   }
 
-  async writev(position: number, buffers: readonly Uint8Array[]): Promise<void> {
-    await injectedFaults.before('log', 'write');
+  writev(position: number, buffers: readonly Uint8Array[]): Promise<void> {
+    // Without injected faults the syscall is issued in the caller's turn, not a microtask
+    // later behind whatever else is queued (the commit loop times its pipeline on it).
+    if (!injectedFaults.active) return this.writevNow(position, buffers);
+    return injectedFaults.before('log', 'write').then(() => this.writevNow(position, buffers));
+  }
+
+  private async writevNow(position: number, buffers: readonly Uint8Array[]): Promise<void> {
     let remaining = [...buffers];
     let at = position;
     // pwritev may write less than asked (a signal, a full disk reports ENOSPC on the retry).
@@ -76,9 +82,9 @@ export class FileStorage implements Storage {
     }
   }
 
-  async datasync(): Promise<void> {
-    await injectedFaults.before('log', 'sync');
-    await this.handle.datasync();
+  datasync(): Promise<void> {
+    if (!injectedFaults.active) return this.handle.datasync();
+    return injectedFaults.before('log', 'sync').then(() => this.handle.datasync());
   }
 
   async size(): Promise<number> {
