@@ -36,6 +36,38 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 
 const seqsOf = (entries: readonly Entry[]): number[] => entries.map((entry) => entry.seq);
 
+/**
+ * A log over memory whose storage calls are traced, and whose next datasync (the first after
+ * creation) is held until `release.now()`.
+ */
+async function logWithHeldDatasync(seed: number): Promise<{ log: ChangeLog; trace: string[]; release: { now: () => void } }> {
+  const memory = new MemoryStorage(seededRandom(seed));
+  const trace: string[] = [];
+  const release = { now: (): void => undefined };
+  let holdNextSync = false;
+  const gated: Storage = {
+    read: (position, length) => memory.read(position, length),
+    writev: async (position, buffers) => {
+      trace.push('writev');
+      await memory.writev(position, buffers);
+    },
+    datasync: async () => {
+      trace.push('datasync');
+      if (holdNextSync) {
+        holdNextSync = false;
+        await new Promise<void>((resolve) => { release.now = resolve; });
+      }
+      await memory.datasync();
+    },
+    size: () => memory.size(),
+    close: () => memory.close(),
+  };
+  const log = await ChangeLog.create(gated, { sizeBytes: SIZE_BYTES, volumeUid: TEST_VOLUME_UID, fillPolicy: { kind: 'fail' }, entryBytesMax: 8192, logId: 7 });
+  trace.length = 0;
+  holdNextSync = true;
+  return { log, trace, release };
+}
+
 describe('ChangeLog group commit', () => {
   it('batches 32 appends issued together into one writev and one datasync', async () => {
     const { log } = await newLog();
@@ -72,30 +104,7 @@ describe('ChangeLog group commit', () => {
   });
 
   it('writes the next batch while the previous datasync runs, and completes them in order', async () => {
-    const memory = new MemoryStorage(seededRandom(1));
-    const trace: string[] = [];
-    let release: () => void = () => undefined;
-    let holdNextSync = false;
-    const gated: Storage = {
-      read: (position, length) => memory.read(position, length),
-      writev: async (position, buffers) => {
-        trace.push('writev');
-        await memory.writev(position, buffers);
-      },
-      datasync: async () => {
-        trace.push('datasync');
-        if (holdNextSync) {
-          holdNextSync = false;
-          await new Promise<void>((resolve) => { release = resolve; });
-        }
-        await memory.datasync();
-      },
-      size: () => memory.size(),
-      close: () => memory.close(),
-    };
-    const log = await ChangeLog.create(gated, { sizeBytes: SIZE_BYTES, volumeUid: TEST_VOLUME_UID, fillPolicy: { kind: 'fail' }, entryBytesMax: 8192, logId: 7 });
-    trace.length = 0;
-    holdNextSync = true;
+    const { log, trace, release } = await logWithHeldDatasync(1);
     const order: number[] = [];
     const first = log.append([makeEntry(1)]).then(() => order.push(1));
     while (!trace.includes('datasync')) await new Promise((resolve) => setImmediate(resolve));
@@ -106,42 +115,19 @@ describe('ChangeLog group commit', () => {
     expect(trace).toEqual(['writev', 'datasync', 'writev']);
     // Written, but neither append is durable while the first datasync has not returned.
     expect([log.durableSeq, order]).toEqual([0, []]);
-    release();
+    release.now();
     await Promise.all([first, second]);
     expect(order).toEqual([1, 2]);
     expect(trace).toEqual(['writev', 'datasync', 'writev', 'datasync']);
   });
 
   it('starts the next datasync before it resolves the appends of the previous one', async () => {
-    const memory = new MemoryStorage(seededRandom(2));
-    const trace: string[] = [];
-    let release: () => void = () => undefined;
-    let holdNextSync = false;
-    const gated: Storage = {
-      read: (position, length) => memory.read(position, length),
-      writev: async (position, buffers) => {
-        trace.push('writev');
-        await memory.writev(position, buffers);
-      },
-      datasync: async () => {
-        trace.push('datasync');
-        if (holdNextSync) {
-          holdNextSync = false;
-          await new Promise<void>((resolve) => { release = resolve; });
-        }
-        await memory.datasync();
-      },
-      size: () => memory.size(),
-      close: () => memory.close(),
-    };
-    const log = await ChangeLog.create(gated, { sizeBytes: SIZE_BYTES, volumeUid: TEST_VOLUME_UID, fillPolicy: { kind: 'fail' }, entryBytesMax: 8192, logId: 7 });
-    trace.length = 0;
-    holdNextSync = true;
+    const { log, trace, release } = await logWithHeldDatasync(2);
     const first = log.append([makeEntry(1)]).then(() => trace.push('resolved 1'));
     while (!trace.includes('datasync')) await new Promise((resolve) => setImmediate(resolve));
     const second = log.append([makeEntry(2)]).then(() => trace.push('resolved 2'));
     while (trace.filter((op) => op === 'writev').length < 2) await new Promise((resolve) => setImmediate(resolve));
-    release();
+    release.now();
     await Promise.all([first, second]);
     // Otherwise an appender that appends again when its append resolves would run (encode,
     // CRC) while the device has nothing to do.
