@@ -14,7 +14,7 @@
 // At the end (writer stopped, volume settled): every acknowledged write is checked on the final
 // primary's data file (and on the final secondary's), and for every agent that ran the whole
 // time, its RSS and open file descriptors now against after warm-up (the first 20% of the run
-// or 30 s, whichever is less, and at least 5 s after the failback): RSS within 20%, descriptors
+// or 30 s, whichever is more, and at least 5 s after the failback): RSS within 20%, descriptors
 // within +8. RSS is sampled every second; "after warm-up" and "at the end" are the medians of
 // the samples in a window (a quarter of the measured span, 5 to 20 s) at each end, because a
 // Node process's RSS swings by 10-15% with its garbage collector and one sample can land on
@@ -41,6 +41,8 @@ import { readFileRange, verifyAcknowledged, type VerifyResult } from './write-ve
 
 export const RSS_TOLERANCE = 0.2;
 const RSS_SAMPLE_MS = 1_000;
+/** Heap figures are scraped from /metrics every this many RSS samples. */
+const HEAP_SAMPLE_EVERY = 10;
 export const FD_SLACK = 8;
 
 export interface SoakOptions {
@@ -84,6 +86,20 @@ export interface RssSample {
   readonly rssKiB: Readonly<Record<string, number>>;
 }
 
+/** What an agent's own metrics say of its memory (MiB), to tell a leak from a heap that grew its spaces. */
+export interface HeapFigures {
+  readonly usedMiB: number;
+  readonly totalMiB: number;
+  /** V8's young generation (new space): it grows in steps under a high allocation rate, up to a bound. */
+  readonly newSpaceMiB: number;
+  readonly externalMiB: number;
+}
+
+export interface HeapSample {
+  readonly atMs: number;
+  readonly byNode: Readonly<Record<string, HeapFigures>>;
+}
+
 export interface AgentReport {
   readonly node: string;
   /** The role it holds at the end. */
@@ -116,8 +132,10 @@ export interface SoakResult {
   readonly warmUpAtMs: number;
   /** When the warm-up sample was taken (after warmUpAtMs, and after the failback). */
   readonly warmSampledAtMs: number;
-  /** RSS of each agent, sampled between fault episodes. */
+  /** RSS of each agent, sampled every second. */
   readonly rssTrace: readonly RssSample[];
+  /** Each agent's heap figures from its /metrics, every HEAP_SAMPLE_EVERY RSS samples. */
+  readonly heapTrace: readonly HeapSample[];
   readonly acknowledged: number;
   readonly writerSummary: string;
   readonly primary: VerifyResult & { readonly node: string };
@@ -289,7 +307,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await waitFor('the first acknowledged write', async () => ((await ackBytes(ackLog)) > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
     const t0 = Date.now();
     const endAt = t0 + options.durationMs;
-    const warmUpAtMs = Math.min(options.durationMs * 0.2, 30_000);
+    // At least 30 s, and a fifth of a longer run: the agents' V8 heap is flat from the start,
+    // but their native memory (RSS outside the heap) settles only after a minute or two of
+    // load (measured in 10-minute runs: heap used ~50 MiB and total ~85 MiB throughout, RSS
+    // flat from ~105 s on); a warm-up sample taken before that reads settling as growth.
+    const warmUpAtMs = Math.max(30_000, options.durationMs * 0.2);
     // The takeover and the failback come first, before the warm-up sample: a primary holds more
     // memory than a secondary (NBD serving, the peers' streams), so a role change between the
     // two samples would look like growth. Measured from the warm-up on, every agent holds
@@ -305,12 +327,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     let warmSampledAtMs = 0;
     let failbackDoneAtMs = 0;
     const rssTrace: RssSample[] = [];
+    const heapTrace: HeapSample[] = [];
     const traceRss = async (): Promise<void> => {
       const rssKiB: Record<string, number> = {};
       for (const [node, s] of sites) {
         if (s.agent !== undefined) rssKiB[node] = (await processFigures(s.agent.process.pid).catch(() => undefined))?.rssKiB ?? Number.NaN;
       }
       rssTrace.push({ atMs: since(), rssKiB });
+      if (rssTrace.length % HEAP_SAMPLE_EVERY === 1) {
+        const byNode: Record<string, HeapFigures> = {};
+        for (const [node, s] of sites) {
+          const text = s.agent === undefined ? undefined : await s.agent.metrics().catch(() => undefined);
+          if (text !== undefined) byNode[node] = heapFigures(text);
+        }
+        heapTrace.push({ atMs: since(), byNode });
+      }
     };
     let sampling = false;
     rssSampler = setInterval(() => {
@@ -487,7 +518,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       .filter((e) => e.reason === 'TakeoverStarted' && e.involvedObject?.name === name)
       .reduce((sum, e) => sum + (e.count ?? 1), 0);
     return {
-      volume: volumeId, durationMs: options.durationMs, warmUpAtMs, warmSampledAtMs, rssTrace, acknowledged, writerSummary, primary, secondary, episodes, takeover, takeoverEvents,
+      volume: volumeId, durationMs: options.durationMs, warmUpAtMs, warmSampledAtMs, rssTrace, heapTrace, acknowledged, writerSummary, primary, secondary, episodes, takeover, takeoverEvents,
       settleMs, agents, operator: { warm: operatorWarm, end: operatorEnd }, finalStatus, totalMs: Date.now() - started,
     };
   } finally {
@@ -554,6 +585,15 @@ export function soakTable(r: SoakResult): string {
   const shown = r.rssTrace.filter((_, i) => i % step === 0 || i === r.rssTrace.length - 1);
   const traced = [...new Set(r.rssTrace.flatMap((t) => Object.keys(t.rssKiB)))].sort();
   for (const node of traced) lines.push(`  RSS MiB ${node}: ${shown.map((t) => `${Math.round(t.atMs / 1000)}s ${mib(t.rssKiB[node])}`).join(', ')}`);
+  const heapStep = Math.max(1, Math.ceil(r.heapTrace.length / 8));
+  const heapShown = r.heapTrace.filter((_, i) => i % heapStep === 0 || i === r.heapTrace.length - 1);
+  for (const node of traced) {
+    const cells = heapShown.map((t) => {
+      const h = t.byNode[node];
+      return h === undefined ? `${Math.round(t.atMs / 1000)}s -` : `${Math.round(t.atMs / 1000)}s ${h.usedMiB.toFixed(0)}/${h.totalMiB.toFixed(0)}/${h.newSpaceMiB.toFixed(0)}/${h.externalMiB.toFixed(0)}`;
+    });
+    lines.push(`  heap MiB used/total/new space/external ${node}: ${cells.join(', ')}`);
+  }
   lines.push(`  settled ${r.settleMs} ms after the writer stopped: phase ${r.finalStatus?.phase}, primary ${r.finalStatus?.currentPrimary}, epoch ${r.finalStatus?.epoch}`);
   const widths = [8, 10, 9, 12, 10, 8, 9, 7, 6];
   lines.push(`  ${pad(['node', 'role', 'whole run', 'RSS warm MiB', 'RSS end MiB', 'RSS %', 'fds warm', 'fds end', 'check'], widths)}`);
@@ -575,4 +615,14 @@ function medianRss(trace: readonly RssSample[], node: string, fromMs: number, to
   if (values.length === 0) return undefined;
   const middle = Math.floor(values.length / 2);
   return values.length % 2 === 1 ? values[middle] : ((values[middle - 1] ?? 0) + (values[middle] ?? 0)) / 2;
+}
+
+function heapFigures(metrics: string): HeapFigures {
+  const value = (pattern: RegExp): number => Number(pattern.exec(metrics)?.[1] ?? Number.NaN) / (1024 * 1024);
+  return {
+    usedMiB: value(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m),
+    totalMiB: value(/^nodejs_heap_size_total_bytes(?:\{[^}]*\})? (\S+)$/m),
+    newSpaceMiB: value(/^nodejs_heap_space_size_total_bytes\{[^}]*space="new"[^}]*\} (\S+)$/m),
+    externalMiB: value(/^nodejs_external_memory_bytes(?:\{[^}]*\})? (\S+)$/m),
+  };
 }
