@@ -13,7 +13,7 @@ import { seq } from '@bunker/proto/ids';
 import { ChangeLog, type ChangeLogOptions } from '../../agent/src/log/change-log.js';
 import type { Entry, EntryKind } from '../../agent/src/log/entry.js';
 import { LogError } from '../../agent/src/log/errors.js';
-import { DATA_START_POSITION } from '../../agent/src/log/format.js';
+import { DATA_START_POSITION, ENTRY_HEADER_BYTES } from '../../agent/src/log/format.js';
 import { MemoryStorage, type CrashMode } from '../../agent/src/log/memory-storage.js';
 import { seededRandom } from '../../agent/src/log/seeded-random.js';
 import type { Storage } from '../../agent/src/log/storage.js';
@@ -123,8 +123,13 @@ async function writeLog(shapes: readonly EntryShape[], ending: Ending, seed: num
     if (ending.how === 'close') await log.close();
     bytes = memory.bytes();
   }
-  // One record per append: the n-th data write is the record of seq n.
-  const records = new Map(dataWrites.map((range, index) => [index + 1, range]));
+  // One record per append: the n-th data write is the record of seq n. What the record's CRC
+  // protects is its header and payload; the zero padding to 8 bytes after them carries nothing,
+  // so a flip there damages no record (regressions/change-log-padding.test.ts).
+  const records = new Map(dataWrites.map((range, index) => {
+    const payloadBytes = entries.get(index + 1)?.payload.length ?? range.end - range.start;
+    return [index + 1, { start: range.start, end: Math.min(range.end, range.start + ENTRY_HEADER_BYTES + payloadBytes) }];
+  }));
   return { bytes, entries, records };
 }
 
