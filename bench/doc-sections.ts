@@ -1,5 +1,6 @@
 // docs/benchmarks.md is written by several benchmarks, each owning one level-2 section; the
 // suite (bench/run.ts) owns the preamble between the title and the first section.
+import { readFile, writeFile } from 'node:fs/promises';
 
 /** Replaces the section titled `title` (up to the next level-2 heading outside code fences) or appends it. */
 export function replaceSectionTitled(document: string, title: string, section: string): string {
@@ -32,4 +33,13 @@ export function replacePreamble(document: string, preamble: string): string {
   const title = titleAt >= 0 ? (lines[titleAt] ?? '# Benchmarks') : '# Benchmarks';
   const rest = firstSection >= 0 ? lines.slice(firstSection).join('\n') : '';
   return `${title}\n\n${preamble.trimEnd()}\n${rest === '' ? '' : `\n${rest}`}`;
+}
+
+/** Rewrites the section titled `title` of the document at `docPath` (created if missing). */
+export async function writeSectionTitled(docPath: string, title: string, section: string): Promise<void> {
+  const current = await readFile(docPath, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return '';
+    throw error;
+  });
+  await writeFile(docPath, replaceSectionTitled(current, title, section));
 }

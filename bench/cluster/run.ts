@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../../test/support/control-plane.js';
 import { runCleanups } from '../datapath/proc.js';
-import { replaceSectionTitled } from '../doc-sections.js';
+import { writeSectionTitled } from '../doc-sections.js';
 import { farLinkChart, takeoverChart, timelineChart } from '../plots/plots.js';
 import { farLinkRun, RATE_IOPS, type FarLinkRun } from './farlink.js';
 import { Cluster, say } from './harness.js';
@@ -286,8 +286,7 @@ async function main(): Promise<void> {
   for (const path of [lastJson, ...(options.json === undefined ? [] : [options.json])]) await writeFile(path, JSON.stringify(result, null, 2));
   const section = await render(result);
   if (!options['no-doc']) {
-    const current = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
-    await writeFile(docPath, replaceSectionTitled(current, SECTION_TITLE, section));
+    await writeSectionTitled(docPath, SECTION_TITLE, section);
     say(`wrote the "${SECTION_TITLE}" section of ${docPath} and its charts in ${imgDir}`);
   } else {
     say(section);

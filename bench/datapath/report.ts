@@ -1,6 +1,6 @@
 // Turns one benchmark run into the "## Data path" section of docs/benchmarks.md, and swaps
 // that section into the file without touching the others.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeSectionTitled } from '../doc-sections.js';
 import type { FioFigures, FioTiming, Workload } from './fio.js';
 import type { Machine } from './machine.js';
 import type { ProfileLine, ProfileSummary } from './profile.js';
@@ -254,33 +254,6 @@ export function renderSection(result: BenchResult, analysis: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Replaces the "## Data path" section (up to the next level-2 heading) or appends it. */
-export function replaceSection(document: string, section: string): string {
-  const lines = document.split('\n');
-  const start = lines.findIndex((l) => l.trim() === SECTION_TITLE);
-  if (start < 0) {
-    const base = document.trimEnd();
-    return `${base === '' ? '# Benchmarks\n' : `${base}\n`}\n${section}`;
-  }
-  let end = lines.length;
-  let fenced = false;
-  for (let i = start + 1; i < lines.length; i += 1) {
-    const line = lines[i] ?? '';
-    if (line.startsWith('```')) fenced = !fenced;
-    if (!fenced && /^## /.test(line)) {
-      end = i;
-      break;
-    }
-  }
-  const before = lines.slice(0, start).join('\n');
-  const after = lines.slice(end).join('\n');
-  return `${before === '' ? '' : `${before}\n`}${section}${after === '' ? '' : `\n${after}`}`;
-}
-
 export async function writeSection(docPath: string, section: string): Promise<void> {
-  const current = await readFile(docPath, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return '';
-    throw error;
-  });
-  await writeFile(docPath, replaceSection(current, section));
+  await writeSectionTitled(docPath, SECTION_TITLE, section);
 }

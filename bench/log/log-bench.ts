@@ -13,7 +13,8 @@
 // flow, so the log wraps and its superblock is written as in production.
 // Run: bench/log/run.sh [--seconds 8] [--slices 16] [--dir DIR] [--no-doc]
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { writeSectionTitled } from '../doc-sections.js';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -301,19 +302,6 @@ function section(args: Args, measured: Measured, crc: { native: number; table: n
   ].join('\n');
 }
 
-/** Replaces the "## Change log" section of docs/benchmarks.md, keeping every other section. */
-async function writeSection(text: string): Promise<void> {
-  const existing = await readFile(DOC, 'utf8').catch(() => '# Benchmarks\n');
-  const start = existing.indexOf('## Change log');
-  if (start < 0) {
-    await writeFile(DOC, `${existing.trimEnd()}\n\n${text}`);
-    return;
-  }
-  const nextHeading = existing.indexOf('\n## ', start + 1);
-  const rest = nextHeading < 0 ? '' : existing.slice(nextHeading + 1);
-  await writeFile(DOC, `${existing.slice(0, start)}${text}${rest === '' ? '' : `\n${rest}`}`);
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const loadAtStart = loadavg();
@@ -325,7 +313,7 @@ async function main(): Promise<void> {
     const crc = { native: crcSpeed((data) => crc32c(data), 500), table: crcSpeed((data) => crc32cTable(data), 500) };
     const text = section(args, measured, crc, loadAtStart);
     console.log(text);
-    if (args.writeDoc) await writeSection(text);
+    if (args.writeDoc) await writeSectionTitled(DOC, '## Change log', text);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

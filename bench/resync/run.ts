@@ -23,7 +23,8 @@
 // Needs the built agent (`npx tsc -b`) and python3 with libnbd's bindings. Every agent is
 // stopped in a finally block (and by its watchdog if this process is killed).
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { writeSectionTitled } from '../doc-sections.js';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -306,26 +307,6 @@ function render(throughput: readonly RunResult[], differences: readonly RunResul
   return lines.join('\n');
 }
 
-/** Replaces the "## Resync" section (up to the next level-2 heading outside a code fence) or appends it. */
-function replaceSection(document: string, section: string): string {
-  const lines = document.split('\n');
-  const startLine = lines.findIndex((l) => l.trim() === SECTION_TITLE);
-  if (startLine < 0) return `${document.trimEnd()}\n\n${section}`;
-  let end = lines.length;
-  let fenced = false;
-  for (let i = startLine + 1; i < lines.length; i += 1) {
-    const line = lines[i] ?? '';
-    if (line.startsWith('```')) fenced = !fenced;
-    if (!fenced && /^## /.test(line)) {
-      end = i;
-      break;
-    }
-  }
-  const before = lines.slice(0, startLine).join('\n');
-  const after = lines.slice(end).join('\n');
-  return `${before === '' ? '' : `${before}\n`}${section}${after === '' ? '' : `\n${after}`}`;
-}
-
 async function main(): Promise<void> {
   const began = Date.now();
   baseDir = await mkdtemp(join(tmpdir(), 'bunker-bench-resync-'));
@@ -356,8 +337,7 @@ async function main(): Promise<void> {
   const section = render(throughput, differences, machine, date, (Date.now() - began) / 1000);
   say(`\n${section}`);
   if (!options['no-doc']) {
-    const current = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
-    await writeFile(docPath, replaceSection(current, section));
+    await writeSectionTitled(docPath, SECTION_TITLE, section);
     say(`wrote the "${SECTION_TITLE}" section of ${docPath}`);
   }
   if (![...throughput, ...differences].every((r) => r.identical)) process.exitCode = 1;
