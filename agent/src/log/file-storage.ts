@@ -1,13 +1,24 @@
 // Storage over a file (or block device) through node:fs/promises: positional reads, one
 // vectored write per call (pwritev), and fdatasync for durability. Node errors are thrown
 // as they come, except that creating and opening wrap them in LogError Io with the path.
+//
+// A small vectored write is issued synchronously on the caller's thread while that is cheap
+// (io/sync-io-gate.ts): it only fills the page cache, and the fdatasync that follows, which
+// waits on the device, stays in the thread pool.
+import { writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LogError } from './errors.js';
 import type { Storage } from './storage.js';
 import { injectedFaults } from '../faults/injected-faults.js';
+import { SyncIoGate } from '../io/sync-io-gate.js';
 
 const ZERO_FILL_CHUNK_BYTES = 1024 * 1024;
+/** Vectored writes up to this many bytes may be issued synchronously (see above). */
+export const SYNC_WRITEV_BYTES_MAX = 256 * 1024;
+/** A page-cache write takes µs; one that took this long was throttled by writeback. */
+const SYNC_WRITEV_SLOW_MS = 0.5;
+const SYNC_GATE_CLOSED_MS = 1_000;
 
 export interface FileStorageCreateOptions {
   /**
@@ -19,6 +30,8 @@ export interface FileStorageCreateOptions {
 }
 
 export class FileStorage implements Storage {
+  readonly writeGate = new SyncIoGate({ slowMs: SYNC_WRITEV_SLOW_MS, closedMs: SYNC_GATE_CLOSED_MS });
+
   private constructor(
     private readonly handle: FileHandle,
     readonly path: string,
@@ -64,8 +77,32 @@ export class FileStorage implements Storage {
   writev(position: number, buffers: readonly Uint8Array[]): Promise<void> {
     // Without injected faults the syscall is issued in the caller's turn, not a microtask
     // later behind whatever else is queued (the commit loop times its pipeline on it).
-    if (!injectedFaults.active) return this.writevNow(position, buffers);
+    if (!injectedFaults.active) {
+      let total = 0;
+      for (const buffer of buffers) total += buffer.length;
+      if (total > SYNC_WRITEV_BYTES_MAX || !this.writeGate.open) return this.writevNow(position, buffers);
+      try {
+        this.writeGate.run(() => this.writevSyncAll(position, buffers, total));
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return injectedFaults.before('log', 'write').then(() => this.writevNow(position, buffers));
+  }
+
+  private writevSyncAll(position: number, buffers: readonly Uint8Array[], total: number): void {
+    let remaining: readonly Uint8Array[] = buffers;
+    let left = total;
+    let at = position;
+    while (left > 0) {
+      const written = writevSync(this.handle.fd, remaining, at);
+      if (written === left) return;
+      if (written === 0) throw new LogError('Io', `pwritev wrote nothing at ${at} of ${this.path} (${left} bytes left)`);
+      remaining = dropPrefix(remaining, written);
+      left -= written;
+      at += written;
+    }
   }
 
   private async writevNow(position: number, buffers: readonly Uint8Array[]): Promise<void> {

@@ -48,6 +48,8 @@ export class VolumeReplica {
   private readonly pendingRequests = new Map<number, (answer: RequestAnswer) => void>();
   private readonly pendingConfigures = new Map<number, (answer: ConfigureAnswer) => void>();
   private applying: Promise<void> = Promise.resolve();
+  /** Trims, chained on their own: each starts after the applies it covers; applies never wait for one. */
+  private trimming: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private readonly links: PeerLinks;
   record: VolumeRecord;
@@ -199,6 +201,7 @@ export class VolumeReplica {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await this.applying;
+    await this.trimming;
     await this.files.data?.flush();
     log.markApplied(log.durableSeq);
     await log.flush();
@@ -285,6 +288,7 @@ export class VolumeReplica {
     if (cut === null) return;
     const dir = this.options.store.volumeDir(this.name);
     await this.applying;
+    await this.trimming;
     if (cut.kind === 'reset') {
       const log = await recreateLog(dir, this.record.shape, this.files.log, { epoch: this.record.intent.epoch, seq: cut.baseSeq });
       this.files = { ...this.files, log };
@@ -348,7 +352,9 @@ export class VolumeReplica {
     this.applying = this.applying.then(async () => {
       if (data !== null) {
         try {
-          for (const entry of entries) await data.apply(entry);
+          // Small writes are applied synchronously (DataVolume.applyAll): no thread-pool turn.
+          const pending = data.applyAll(entries);
+          if (pending !== null) await pending;
         } catch (error) {
           this.deliver({ kind: 'data-volume-failed', detail: error instanceof Error ? error.message : String(error) });
           return;
@@ -378,7 +384,10 @@ export class VolumeReplica {
   private trimNow(): void {
     this.trimTimer = undefined;
     const throughSeq = this.trimTarget;
-    this.applying = this.applying.then(async () => {
+    // Off the applying chain: a trim's data fdatasync and superblock writes must not hold up
+    // the applies (and the acknowledgements) queued behind it.
+    const covered = this.applying;
+    this.trimming = this.trimming.then(() => covered).then(async () => {
       try {
         if (this.closed) return;
         const log = this.files.log;
@@ -432,6 +441,7 @@ export class VolumeReplica {
     this.closed = true;
     this.links.close();
     await this.applying;
+    await this.trimming;
     this.failAll(new Error('volume closed'));
     await this.files.log.close();
     await this.files.staging?.close();
