@@ -7,7 +7,7 @@ import { EntryKind, type FetchBlock, type FetchRequest, type LogAck, type LogBat
 import { BunkerError } from '@bunker/proto/bunker-error';
 import type { Epoch, Seq } from '@bunker/proto/ids';
 import type { Entry, EntryKind as CoreEntryKind } from '../log/entry.js';
-import { crc32c } from '../log/crc32c.js';
+import { crc32c, crc32cAfter } from '../log/crc32c.js';
 import type {
   AppendAckMessage, AppendMessage, FetchBlockMessage, FetchRequestMessage, ShipAckMessage, ShipMessage,
 } from '../replication/index.js';
@@ -46,7 +46,7 @@ export function wireEntryCrc(entry: { epoch: number; seq: number; offset: number
   header.setBigUint64(16, BigInt(entry.offset), true);
   header.setUint32(24, entry.length, true);
   header.setUint32(28, KIND_TO_WIRE[entry.kind], true);
-  return crc32c(entry.payload, crc32c(new Uint8Array(header.buffer)));
+  return crc32cAfter(crc32c(new Uint8Array(header.buffer)), entry.payload);
 }
 
 /**

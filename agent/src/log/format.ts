@@ -18,7 +18,7 @@
 //         so encoding a record costs two CRC calls, one of them over the payload)
 // u64 fields are written exactly; decoding refuses anything above Number.MAX_SAFE_INTEGER.
 import { epoch, seq, type Epoch, type Seq } from '@bunker/proto/ids';
-import { crc32c } from './crc32c.js';
+import { crc32c, crc32cAfter } from './crc32c.js';
 import type { Entry, EntryKind } from './entry.js';
 
 export const SUPERBLOCK_SLOT_BYTES = 4096;
@@ -106,7 +106,7 @@ function encodeFields(
   writeU64(view, 48, length);
   const headerCrc = crc32c(bytes.subarray(0, 56));
   view.setUint32(56, headerCrc, true);
-  view.setUint32(60, crc32c(payload, headerCrc), true);
+  view.setUint32(60, crc32cAfter(headerCrc, payload), true);
   return bytes;
 }
 
