@@ -35,6 +35,8 @@ export interface BenchResult {
   readonly durationSeconds: number;
   readonly command: string;
   readonly agentBuild: string;
+  /** Seconds of unmeasured writes each target got before the first measurement (absent in older results). */
+  readonly warmUpSeconds?: number;
 }
 
 export const SECTION_TITLE = '## Data path';
@@ -226,6 +228,7 @@ export function renderSection(result: BenchResult, analysis: string): string {
       '*nbdkit plain*: `nbdkit file FILE` (writes land in the page cache; not durable). *nbdkit durable*: `nbdkit --filter=fua file FILE fuamode=force` (every write made durable before its reply: Bunker\'s promise minus replication). Both on one sparse file of the same size in the same folder.',
       '*agent NBD server, plain file*: a diagnostic, not a goal: the agent\'s own NBD server (agent/dist/nbd) on that file with no log and no replication, to separate the cost of the NBD front end in Node from the cost of the write path behind it.',
       `fio ${machine.fio.replace(/^fio-/, '')} with \`--ioengine=nbd\` (libnbd, one connection), \`--time_based --runtime=${result.timing.runtimeSeconds} --ramp_time=${result.timing.rampSeconds} --randrepeat=0 --norandommap\`; random and sequential writes over the whole volume, random reads over the first ${fmt(result.readRegionBytes / MiB, 0)} MiB after a sequential prefill of it through the same target.`,
+      result.warmUpSeconds === undefined ? '' : `Before the first measurement every target gets ${result.warmUpSeconds} s of unmeasured 4 KiB random writes at queue depth 16 (the agents run on V8, which compiles hot code only after it has run a while; measured straight after start, the first workload ran at half the rate of the same agents warm).`,
       'Workloads run in the order listed below, each against every target in turn; `sync` runs between measurements, and after each Bunker write run the benchmark waits until the secondary has applied everything, so one run\'s backlog does not load the next.',
       '**Latency is fio\'s completion latency (`clat`: from submission of an I/O to its completion), 50th and 99th percentile, in µs.** MB/s is decimal (10⁶ bytes/s).',
       'CPU columns are average cores used during the measured window (after the ramp), from /proc: the server processes (Bunker: p = primary, b = bunker, s = secondary agent), and "rest of machine" = everything except the server and fio (other work on the machine, kernel writeback, softirq). fdatasync+fsync and syscalls per I/O are counted with `perf stat` on syscall tracepoints for each server process over the same window and divided by the I/Os fio completed.',
