@@ -31,6 +31,7 @@ import { ResyncRecordStore } from './resync/resync-record.js';
 import { GrpcResyncSource } from './resync/grpc-resync-source.js';
 import { systemClock } from './resync/rate-limiter.js';
 import { blockChecksums } from './resync/block-checksums.js';
+import { syncIoGateClosings } from './io/sync-io-gate.js';
 
 const DRAIN_PROGRESS_MS = 100;
 /** VolumeStatus.log_full stays set this long after a write last found the change log full. */
@@ -52,6 +53,8 @@ export class Agent {
   private readonly tls: TlsFiles | null;
   private readonly clients: ReplicationClients;
   private readonly logCountsSeen = new Map<string, { entries: number; batches: number }>();
+  /** Gate closings already counted into bunker_sync_io_fallbacks_total. */
+  private syncIoClosingsSeen = syncIoGateClosings();
   private readonly resyncs = new Map<string, ResyncRunner>();
   private readonly resyncSeen = new Map<string, { compared: number; copied: number }>();
   /** Primaries reopened at start: they serve nothing until the operator confirms the role. */
@@ -530,6 +533,11 @@ export class Agent {
 
   /** Samples every volume's figures into the metrics (called by the metrics scrape). */
   refreshMetrics(): void {
+    const closings = syncIoGateClosings();
+    for (const io of ['data-read', 'data-write', 'log-write'] as const) {
+      this.metrics.syncIoFallbacks.inc({ io }, closings[io] - this.syncIoClosingsSeen[io]);
+    }
+    this.syncIoClosingsSeen = closings;
     for (const volume of this.volumes.values()) {
       const s = volume.status();
       const labels = { volume: volume.name, role: s.role };

@@ -129,6 +129,8 @@ describe('three agents replicating one volume', () => {
     expect(sample('bunker_write_latency_seconds_count')).toBeGreaterThanOrEqual(2048);
     expect(sample('bunker_peer_lag_entries')).toBe(0);
     expect(sample('bunker_log_size_bytes')).toBe(64 * MiB);
+    // Exported from the start for each kind of small I/O, whether or not it ever fell back.
+    for (const io of ['data-read', 'data-write', 'log-write']) expect(metrics).toMatch(new RegExp(`^bunker_sync_io_fallbacks_total\\{io="${io}"[^}]*\\} \\d+$`, 'm'));
     // Everything is on the secondary, so the primary trims its change log (trims are coalesced, about once a second).
     await waitFor('the primary to trim its log', async () => {
       const used = Number(new RegExp(`^bunker_log_used_bytes\\{[^}]*volume="${VOLUME}"[^}]*\\} (\\S+)$`, 'm').exec(await primary.metrics())?.[1] ?? NaN);

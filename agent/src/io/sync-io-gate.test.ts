@@ -1,4 +1,4 @@
-import { SyncIoGate } from './sync-io-gate.js';
+import { SyncIoGate, syncIoGateClosings } from './sync-io-gate.js';
 
 /** A clock the test moves: each operation "takes" the time the test says. */
 function scriptedClock(): { now: () => number; advance: (ms: number) => void } {
@@ -7,7 +7,7 @@ function scriptedClock(): { now: () => number; advance: (ms: number) => void } {
 }
 
 describe('SyncIoGate', () => {
-  const options = { slowMs: 0.1, closedMs: 1_000 };
+  const options = { kind: 'data-read' as const, slowMs: 0.1, closedMs: 1_000 };
 
   it('stays open while operations are fast, and passes their results through', () => {
     const clock = scriptedClock();
@@ -40,9 +40,12 @@ describe('SyncIoGate', () => {
 
   it('stays closed for closedMs after the run that closed it, then lets operations try again', () => {
     const clock = scriptedClock();
-    const gate = new SyncIoGate({ ...options, now: clock.now });
+    const gate = new SyncIoGate({ ...options, kind: 'log-write', now: clock.now });
+    const before = syncIoGateClosings();
     for (let i = 0; i < 3; i += 1) gate.run(() => clock.advance(2));
     expect(gate.open).toBe(false);
+    // Counted for the metrics under its kind only.
+    expect(syncIoGateClosings()).toEqual({ ...before, 'log-write': before['log-write'] + 1 });
     clock.advance(999);
     expect(gate.open).toBe(false);
     clock.advance(1);

@@ -9,7 +9,18 @@
 // SLOW_SCORE_MAX of them in quick succession (a decaying count) to close the gate. So the
 // loop waits on the device for a few operations per `closedMs` at most, and a workload served
 // from the page cache pays no thread hop.
+/** Which I/O a gate decides for; the agent's metrics count closings by it. */
+export type SyncIoKind = 'data-read' | 'data-write' | 'log-write';
+
+const closingsByKind: Record<SyncIoKind, number> = { 'data-read': 0, 'data-write': 0, 'log-write': 0 };
+
+/** Times gates of each kind closed in this process (bunker_sync_io_fallbacks_total). */
+export function syncIoGateClosings(): Readonly<Record<SyncIoKind, number>> {
+  return { ...closingsByKind };
+}
+
 export interface SyncIoGateOptions {
+  readonly kind: SyncIoKind;
   /** A synchronous operation slower than this waited on the device. */
   readonly slowMs: number;
   /** How long the gate stays closed after a slow operation. */
@@ -61,6 +72,7 @@ export class SyncIoGate {
         this.slowScore += 1;
         if (this.slowScore >= SLOW_SCORE_MAX) {
           this.closedCount += 1;
+          closingsByKind[this.options.kind] += 1;
           this.slowScore = 0;
           this.closedUntil = ended + this.options.closedMs;
         }

@@ -30,7 +30,7 @@ export interface FileStorageCreateOptions {
 }
 
 export class FileStorage implements Storage {
-  readonly writeGate = new SyncIoGate({ slowMs: SYNC_WRITEV_SLOW_MS, closedMs: SYNC_GATE_CLOSED_MS });
+  readonly writeGate = new SyncIoGate({ kind: 'log-write', slowMs: SYNC_WRITEV_SLOW_MS, closedMs: SYNC_GATE_CLOSED_MS });
 
   private constructor(
     private readonly handle: FileHandle,

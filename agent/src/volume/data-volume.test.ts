@@ -40,7 +40,7 @@ function pattern(length: number, seed: number): Buffer {
 /** A gate closed for good: three slow operations on a clock that then stands still. */
 function closedGate(): SyncIoGate {
   let at = 0;
-  const gate = new SyncIoGate({ slowMs: 0.1, closedMs: 1_000, now: () => at });
+  const gate = new SyncIoGate({ kind: 'data-write', slowMs: 0.1, closedMs: 1_000, now: () => at });
   for (let i = 0; i < 3; i += 1) gate.run(() => { at += 1; });
   if (gate.open) throw new Error('the test gate did not close');
   return gate;

@@ -50,8 +50,8 @@ export class DataVolume {
       throw new DataVolumeError('DataFailed', `cannot open data volume ${path}: ${(error as Error).message}`, { cause: error, hint: 'check the data directory and its disk' });
     }
     return new DataVolume(handle, path, sizeBytes,
-      gates.read ?? new SyncIoGate({ slowMs: SYNC_READ_SLOW_MS, closedMs: SYNC_GATE_CLOSED_MS }),
-      gates.write ?? new SyncIoGate({ slowMs: SYNC_WRITE_SLOW_MS, closedMs: SYNC_GATE_CLOSED_MS }));
+      gates.read ?? new SyncIoGate({ kind: 'data-read', slowMs: SYNC_READ_SLOW_MS, closedMs: SYNC_GATE_CLOSED_MS }),
+      gates.write ?? new SyncIoGate({ kind: 'data-write', slowMs: SYNC_WRITE_SLOW_MS, closedMs: SYNC_GATE_CLOSED_MS }));
   }
 
   /** The error that failed this volume, if any: once failed it stays failed until reopened. */
