@@ -63,7 +63,13 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const startedAt = performance.now();
 const say = (text: string): void => { process.stdout.write(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${text}\n`); };
 
-async function measure(target: Target, workload: Workload, root: string, countSyscalls: boolean): Promise<Measurement> {
+/**
+ * One fio run on `target` with its CPU and (when `countSyscalls`) its syscalls counted over the
+ * measured window; with `profile`, the agents' CPU profiler runs over that window too (only
+ * for the extra profiled runs: the profiler slows the agents, so it never runs in a run whose
+ * figures go into the tables).
+ */
+async function measure(target: Target, workload: Workload, root: string, countSyscalls: boolean, profile = false): Promise<Measurement> {
   const meter = new CpuMeter(target.pids);
   const counting: { name: string; stop: () => Promise<SyscallCounts | null> }[] = [];
   const fio = runFio(workload, target.uri, timing, root);
@@ -71,7 +77,7 @@ async function measure(target: Target, workload: Workload, root: string, countSy
   const windowOpened = (async () => {
     await sleep(timing.rampSeconds * 1000);
     await meter.start();
-    target.window?.open();
+    if (profile) target.window?.open();
     if (countSyscalls) {
       for (const [name, pid] of target.pids) counting.push({ name, ...startCounting(pid, join(root, `perf-${name}.txt`)) });
     }
@@ -85,9 +91,9 @@ async function measure(target: Target, workload: Workload, root: string, countSy
     await windowOpened;
     cpu = await meter.stop();
     counts = await Promise.all(counting.map(async (c) => [c.name, await c.stop()] as const));
-    await target.window?.close(workload.id).catch((error: unknown) => say(`profile of ${workload.id}: ${String(error)}`));
+    if (profile) await target.window?.close(workload.id).catch((error: unknown) => say(`profile of ${workload.id}: ${String(error)}`));
   }
-  await writeFile(join(root, 'fio', `${workload.id}--${target.id}.json`), JSON.stringify(outcome.raw, null, 1));
+  await writeFile(join(root, 'fio', `${workload.id}--${target.id}${profile ? '--profiled' : ''}.json`), JSON.stringify(outcome.raw, null, 1));
   const syscalls = counts.length > 0 && counts.every(([, c]) => c !== null)
     ? Object.fromEntries(counts.map(([name, c]) => [name, c ?? { syncs: 0, syscalls: 0 }]))
     : null;
@@ -235,6 +241,16 @@ async function main(): Promise<void> {
           const text = `${workload.id} on ${target.id}: ${error instanceof Error ? error.message : String(error)}`;
           failures.push(text);
           say(`FAILED ${text}`);
+        }
+      }
+      if (profileDir !== null) {
+        // The profiles come from one more Bunker run, after the measured ones.
+        try {
+          await runOk('sync', [], 120_000);
+          const profiled = await measure(bunker, workload, root, false, true);
+          say(`${workload.id.padEnd(15)} bunker, profiled ${profiled.figures.iops.toFixed(0).padStart(8)} IOPS ${profiled.figures.mbPerSecond.toFixed(1).padStart(7)} MB/s  p50 ${profiled.figures.clatP50Us.toFixed(0).padStart(6)} µs (profile only; not in the tables)`);
+        } catch (error) {
+          say(`profiled run of ${workload.id} failed: ${error instanceof Error ? error.message : String(error)}`);
         }
       }
     }
