@@ -2,7 +2,7 @@
 // bunker-operator: reconciles ReplicatedVolumes. Two replicas run; the one holding the
 // leader Lease runs the controller, the other waits to take over. SIGTERM hands the Lease
 // over at once (released, not left to expire), lets in-flight reconciles finish, and exits.
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { BunkerError } from '@bunker/proto/bunker-error';
 import { AgentConnections } from '../agents/agent-connection.js';
 import { agentPort } from '../agents/agent-port.js';
@@ -12,13 +12,14 @@ import { ControllerRunner } from '../controller/controller-runner.js';
 import { LeaderElection } from '../controller/leader-election.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startMetricsServer } from '../observability/metrics-server.js';
+import { PooledKubeConfig } from '../kube/pooled-kube-config.js';
 import { OperatorMetrics } from '../observability/operator-metrics.js';
 
 /** Distinct volume keys the work queue holds at most (a bound, far above any real count). */
 const QUEUE_KEYS_MAX = 100_000;
 
 function loadKubeConfig(config: OperatorConfig): KubeConfig {
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = new PooledKubeConfig();
   if (config.kubeconfig === '') kubeConfig.loadFromCluster();
   else kubeConfig.loadFromFile(config.kubeconfig);
   return kubeConfig;
