@@ -178,15 +178,16 @@ export class Transmission {
   }
 
   /**
-   * Replies completed in the same turn of the event loop leave in one writev: the socket is
-   * corked at the first of them and uncorked once the loop's I/O callbacks have run. Under load
-   * this saves a system call per reply; at queue depth 1 it delays a reply by microseconds.
+   * Replies completed together leave in one writev: the socket is corked at the first of them
+   * and uncorked on the next tick, which runs once the promise jobs queued with it (the other
+   * requests answered by the same device step) have run. Under load this saves a system call
+   * per reply; at queue depth 1 it costs no turn of the event loop.
    */
   private batchReplies(): void {
     if (this.repliesCorked) return;
     this.repliesCorked = true;
     this.socket.cork();
-    setImmediate(() => {
+    process.nextTick(() => {
       this.repliesCorked = false;
       this.socket.uncork();
     });

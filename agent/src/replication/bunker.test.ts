@@ -34,12 +34,19 @@ describe('bunker: the log copy', () => {
     expect(to(h.durable(42), A)).toEqual([expect.objectContaining({ kind: 'append-ack', durableSeq: 42 })]);
   });
 
-  it('appends contiguous entries and acknowledges them once durable, not before', () => {
+  it('appends contiguous entries and acknowledges them once durable, not before (one answer per batch)', () => {
     const h = following();
     const ready = h.receive(A, append(1, 1, [entry(1), entry(2)]));
     expect(seqs(ready.append)).toEqual([1, 2]);
-    expect(to(ready, A)).toEqual([expect.objectContaining({ kind: 'append-ack', durableSeq: 0 })]);
+    expect(to(ready, A)).toEqual([]);
     expect(to(h.durable(2), A)).toEqual([expect.objectContaining({ kind: 'append-ack', durableSeq: 2 })]);
+  });
+
+  it('answers a heartbeat or a resend at once, even while a batch is not yet durable', () => {
+    const h = following();
+    h.receive(A, append(1, 1, [entry(1), entry(2)]));
+    expect(to(h.receive(A, append(1, 1, [])), A)).toEqual([expect.objectContaining({ kind: 'append-ack', durableSeq: 0 })]);
+    expect(to(h.receive(A, append(1, 1, [entry(1), entry(2)])), A)).toEqual([expect.objectContaining({ kind: 'append-ack', durableSeq: 0 })]);
   });
 
   it('skips entries it already has and stops at a gap', () => {

@@ -104,6 +104,7 @@ export class Bunker implements RoleMachine {
     // A newer epoch's primary fences the old one; within our epoch, its hello names the primary.
     if (message.epoch > this.epoch || (message.hello && message.epoch === this.epoch)) this.adoptEpoch(message.epoch, from);
     if (message.hello ? !this.openSession(from, message) : !this.inSession(from, message)) return;
+    const lastBefore = this.lastSeq;
     for (const entry of message.entries) {
       if (entry.seq <= this.lastSeq) continue; // a resend: already appended
       if (entry.seq !== this.lastSeq + 1) break; // a gap: the primary resends from our ack
@@ -112,7 +113,11 @@ export class Bunker implements RoleMachine {
     }
     if (message.primaryAppliedSeq > this.primaryAppliedSeq) this.primaryAppliedSeq = message.primaryAppliedSeq;
     if (!this.ctx.config.bugs.bunkerTrimsBelowSecondary) this.trimThrough(message.trimSeq);
-    this.ackDue = { hello: message.hello || (this.ackDue?.hello ?? false) };
+    // A batch that brought new entries is answered when they are durable (onLocalDurable): an
+    // answer now would only repeat the old durable sequence, one more message each way per
+    // write. Anything else (a hello, a heartbeat, a resend, a gap) is answered at once, so a
+    // slow disk never silences the link.
+    if (message.hello || this.lastSeq === lastBefore) this.ackDue = { hello: message.hello || (this.ackDue?.hello ?? false) };
   }
 
   /** A hello opens a session if it is newer than the current one, truncating first if asked. */

@@ -28,6 +28,7 @@ describe('secondary: following the primary', () => {
     let ready = h.receive(A, ship(1, 1, [entry(1), entry(2)], 2));
     expect(seqs(ready.append)).toEqual([1, 2]);
     expect(ready.apply).toEqual([]);
+    expect(to(ready, A)).toEqual([]); // answered once durable: one answer, not two
     ready = h.durable(2);
     expect(seqs(ready.apply)).toEqual([1, 2]);
     expect(to(ready, A)).toEqual([{ kind: 'ship-ack', epoch: 1, session: 1, hello: false, durableSeq: 2, appliedSeq: 0 }]);

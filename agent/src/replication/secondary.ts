@@ -135,6 +135,7 @@ export class Secondary implements RoleMachine {
     // next sequence is the resend we asked for (what was already on its way has a gap).
     const first = message.entries[0];
     if (message.hello || (this.resume === 'asked' && first !== undefined && first.seq <= this.queue.lastSeq + 1)) this.resume = 'none';
+    const lastBefore = this.queue.lastSeq;
     for (const entry of message.entries) {
       if (entry.seq <= this.queue.lastSeq) continue; // a resend
       if (entry.seq !== this.queue.lastSeq + 1 || entry.seq > message.commitSeq || !this.queue.hasRoom(entry)) {
@@ -143,7 +144,8 @@ export class Secondary implements RoleMachine {
       }
       this.queue.append(entry, this.ctx.out);
     }
-    this.ackDue = { hello: message.hello || (this.ackDue?.hello ?? false) };
+    // New entries are answered once durable (onLocalDurable), as at the bunker; the rest at once.
+    if (message.hello || this.queue.lastSeq === lastBefore) this.ackDue = { hello: message.hello || (this.ackDue?.hello ?? false) };
   }
 
   private onFetchBlock(from: NodeName, message: FetchBlockMessage): void {

@@ -48,6 +48,7 @@ export class VolumeReplica {
   private readonly pendingRequests = new Map<number, (answer: RequestAnswer) => void>();
   private readonly pendingConfigures = new Map<number, (answer: ConfigureAnswer) => void>();
   private applying: Promise<void> = Promise.resolve();
+  private appliesQueued = 0;
   /** Trims, chained on their own: each starts after the applies it covers; applies never wait for one. */
   private trimming: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -263,8 +264,10 @@ export class VolumeReplica {
     if (ready.changeMapCleared) this.files.changeMap.clear();
     for (const region of ready.changeMapMarks) this.files.changeMap.mark(region * this.record.shape.regionBytes, this.record.shape.regionBytes);
     if (ready.changeMapCleared || ready.changeMapMarks.length > 0) await this.files.changeMap.flush();
-    if (ready.append.length > 0) this.appendLocal(this.files.log, ready.append);
+    // Rule 4 lets messages leave before the local append: the bunker's round trip is the longer
+    // leg of a write, so it starts first and the local write and datasync overlap it.
     for (const message of ready.messages) this.links.send(message);
+    if (ready.append.length > 0) this.appendLocal(this.files.log, ready.append);
     if (ready.apply.length > 0) this.applyEntries(ready.apply);
     for (const answer of ready.answers) this.answer(answer);
     for (const answer of ready.configureAnswers) {
@@ -349,18 +352,44 @@ export class VolumeReplica {
     const data = this.files.data;
     const last = entries[entries.length - 1];
     if (last === undefined) return;
-    this.applying = this.applying.then(async () => {
+    const failed = (error: unknown): void => this.deliver({ kind: 'data-volume-failed', detail: error instanceof Error ? error.message : String(error) });
+    if (this.appliesQueued === 0) {
+      // Nothing ahead of these: small writes are applied right here (DataVolume.applyAll, no
+      // thread-pool turn) and data-applied is stepped in this same pump, so the answers go out
+      // without another turn of the event loop.
+      let pending: Promise<void> | null;
+      try {
+        pending = data === null ? null : data.applyAll(entries);
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      if (pending === null) {
+        this.deliver({ kind: 'data-applied', throughSeq: last.seq });
+        return;
+      }
+      this.chainApply(pending.then(() => this.deliver({ kind: 'data-applied', throughSeq: last.seq }), failed));
+      return;
+    }
+    this.chainApply(this.applying.then(async () => {
       if (data !== null) {
         try {
-          // Small writes are applied synchronously (DataVolume.applyAll): no thread-pool turn.
           const pending = data.applyAll(entries);
           if (pending !== null) await pending;
         } catch (error) {
-          this.deliver({ kind: 'data-volume-failed', detail: error instanceof Error ? error.message : String(error) });
+          failed(error);
           return;
         }
       }
       this.deliver({ kind: 'data-applied', throughSeq: last.seq });
+    }));
+  }
+
+  /** Applies still running, in order; later ones wait for them. */
+  private chainApply(work: Promise<void>): void {
+    this.appliesQueued += 1;
+    this.applying = work.finally(() => {
+      this.appliesQueued -= 1;
     });
   }
 
