@@ -94,7 +94,15 @@ export class Secondary implements RoleMachine {
 
   onLocalDurable(throughSeq: Seq): void {
     this.queue.onDurable(throughSeq);
-    if (this.state === 'following' && this.session !== null) this.ackDue = { hello: this.ackDue?.hello ?? false };
+    if (this.state !== 'following' || this.session === null) return;
+    // Asynchronous shipping with the data volume keeping up (nothing handed out and not yet
+    // applied): what became durable is applied right away, and one answer after the apply
+    // carries both marks. A data volume that lags gets no say in the durable mark, which frees
+    // the primary's window and its log; and in synchronous shipping the primary's writes wait
+    // for this mark, so it is answered at once.
+    const applierIdle = this.queue.appliedSeq === this.queue.applyRequestedSeq;
+    if (this.ctx.intent().modes.secondary === 'async' && applierIdle && this.queue.dataFailed === null) return;
+    this.ackDue = { hello: this.ackDue?.hello ?? false };
   }
 
   onDataApplied(throughSeq: Seq): void {

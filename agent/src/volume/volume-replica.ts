@@ -49,6 +49,7 @@ export class VolumeReplica {
   private readonly pendingConfigures = new Map<number, (answer: ConfigureAnswer) => void>();
   private applying: Promise<void> = Promise.resolve();
   private appliesQueued = 0;
+  private appendsWaiting: { readonly log: ChangeLog; readonly entries: readonly Entry[] }[] = [];
   /** Trims, chained on their own: each starts after the applies it covers; applies never wait for one. */
   private trimming: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -122,13 +123,16 @@ export class VolumeReplica {
     this.events.push(event);
     // Pump once per event-loop turn: the requests and acknowledgements that arrived in the same
     // turn are stepped together and leave as one Ready (one append, one batch per peer).
-    if (!this.pumping && !this.pumpScheduled) {
-      this.pumpScheduled = true;
-      setImmediate(() => {
-        this.pumpScheduled = false;
-        if (!this.pumping) void this.pump();
-      });
-    }
+    if (!this.pumping) this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      if (!this.pumping) void this.pump();
+    });
   }
 
   /** A consumer request (NBD); resolves with the core's answer. */
@@ -242,6 +246,12 @@ export class VolumeReplica {
           this.serving = serving;
           this.options.onServingChanged?.(serving);
         }
+        if (ready.answers.length > 0) {
+          // The consumers' replies are written by promise jobs that run only once this loop
+          // yields; what else is queued waits for the next turn, so the replies go out first.
+          if (this.events.length > 0 || this.replica.hasReady()) this.schedulePump();
+          break;
+        }
       }
     } catch (error) {
       this.options.logger.error({ err: error, volume: this.name }, 'replica driver failed; the volume stops here');
@@ -267,7 +277,7 @@ export class VolumeReplica {
     // Rule 4 lets messages leave before the local append: the bunker's round trip is the longer
     // leg of a write, so it starts first and the local write and datasync overlap it.
     for (const message of ready.messages) this.links.send(message);
-    if (ready.append.length > 0) this.appendLocal(this.files.log, ready.append);
+    if (ready.append.length > 0) this.appendAfterSends(this.files.log, ready.append, ready.messages.length > 0);
     if (ready.apply.length > 0) this.applyEntries(ready.apply);
     for (const answer of ready.answers) this.answer(answer);
     for (const answer of ready.configureAnswers) {
@@ -310,6 +320,27 @@ export class VolumeReplica {
     if (kept.length > 0) await log.append(kept);
     this.files = { ...this.files, log };
     this.reportLogUsage();
+  }
+
+  /**
+   * gRPC writes leave the process only when the event loop next runs its immediates; a local
+   * append made now (a synchronous pwritev) would hold them back. So when this Ready sent
+   * messages, its append waits for that flush; appends keep their order through one queue.
+   */
+  private appendAfterSends(log: ChangeLog, entries: readonly Entry[], sent: boolean): void {
+    if (!sent && this.appendsWaiting.length === 0) {
+      this.appendLocal(log, entries);
+      return;
+    }
+    this.appendsWaiting.push({ log, entries });
+    if (this.appendsWaiting.length > 1) return;
+    setImmediate(() => {
+      const waiting = this.appendsWaiting;
+      this.appendsWaiting = [];
+      // Closed meanwhile: these entries were never durable here, so no write of theirs was answered.
+      if (this.closed) return;
+      for (const append of waiting) this.appendLocal(append.log, append.entries);
+    });
   }
 
   private appendLocal(log: ChangeLog, entries: readonly Entry[]): void {
