@@ -8,6 +8,7 @@ import { BunkerError } from '@bunker/proto/bunker-error';
 import type { Epoch, Seq } from '@bunker/proto/ids';
 import type { Entry, EntryKind as CoreEntryKind } from '../log/entry.js';
 import { crc32c, crc32cAfter } from '../log/crc32c.js';
+import { writeU64 } from '../log/format.js';
 import type {
   AppendAckMessage, AppendMessage, FetchBlockMessage, FetchRequestMessage, ShipAckMessage, ShipMessage,
 } from '../replication/index.js';
@@ -40,14 +41,18 @@ const asEpoch = (value: number, field: string): Epoch => safe(value, field) as E
 
 /** CRC32C over the entry's header fields (little-endian, fixed layout) and its payload. */
 export function wireEntryCrc(entry: { epoch: number; seq: number; offset: number; length: number; kind: CoreEntryKind; payload: Uint8Array }): number {
-  const header = new DataView(new ArrayBuffer(32));
-  header.setBigUint64(0, BigInt(entry.epoch), true);
-  header.setBigUint64(8, BigInt(entry.seq), true);
-  header.setBigUint64(16, BigInt(entry.offset), true);
-  header.setUint32(24, entry.length, true);
-  header.setUint32(28, KIND_TO_WIRE[entry.kind], true);
-  return crc32cAfter(crc32c(new Uint8Array(header.buffer)), entry.payload);
+  // One scratch header for every call (this runs synchronously, once per entry per agent); the
+  // u64 fields as two little-endian words, without a BigInt per field.
+  writeU64(wireHeaderView, 0, entry.epoch);
+  writeU64(wireHeaderView, 8, entry.seq);
+  writeU64(wireHeaderView, 16, entry.offset);
+  wireHeaderView.setUint32(24, entry.length, true);
+  wireHeaderView.setUint32(28, KIND_TO_WIRE[entry.kind], true);
+  return crc32cAfter(crc32c(wireHeader), entry.payload);
 }
+
+const wireHeader = new Uint8Array(32);
+const wireHeaderView = new DataView(wireHeader.buffer);
 
 /**
  * Wire CRCs already computed, by entry: the primary sends each entry to the bunker and to the

@@ -46,8 +46,24 @@ const X_POW_2K: readonly number[] = (() => {
   return powers;
 })();
 
+/**
+ * Shifts already computed, by length: entries come in a handful of sizes (4 KiB above all),
+ * and each shift costs some hundreds of steps. Bounded: lengths past the limit are not kept.
+ */
+const shifts = new Map<number, number>();
+const SHIFTS_KEPT_MAX = 4096;
+
 /** x^(8 * bytes) modulo the polynomial: what appending `bytes` bytes multiplies a CRC by. */
 function shiftForBytes(bytes: number): number {
+  let shift = shifts.get(bytes);
+  if (shift === undefined) {
+    shift = computeShift(bytes);
+    if (shifts.size < SHIFTS_KEPT_MAX) shifts.set(bytes, shift);
+  }
+  return shift;
+}
+
+function computeShift(bytes: number): number {
   let result = TOP_BIT; // x^0
   let bits = bytes * 8;
   for (let k = 0; bits > 0; k += 1, bits = Math.floor(bits / 2)) {
