@@ -383,37 +383,25 @@ export class VolumeReplica {
     const data = this.files.data;
     const last = entries[entries.length - 1];
     if (last === undefined) return;
+    // Small writes are applied synchronously (DataVolume.applyAll: no thread-pool turn).
+    const apply = (): Promise<void> | null => (data === null ? null : data.applyAll(entries));
+    const applied = (): void => this.deliver({ kind: 'data-applied', throughSeq: last.seq });
     const failed = (error: unknown): void => this.deliver({ kind: 'data-volume-failed', detail: error instanceof Error ? error.message : String(error) });
-    if (this.appliesQueued === 0) {
-      // Nothing ahead of these: small writes are applied right here (DataVolume.applyAll, no
-      // thread-pool turn) and data-applied is stepped in this same pump, so the answers go out
-      // without another turn of the event loop.
-      let pending: Promise<void> | null;
-      try {
-        pending = data === null ? null : data.applyAll(entries);
-      } catch (error) {
-        failed(error);
-        return;
-      }
-      if (pending === null) {
-        this.deliver({ kind: 'data-applied', throughSeq: last.seq });
-        return;
-      }
-      this.chainApply(pending.then(() => this.deliver({ kind: 'data-applied', throughSeq: last.seq }), failed));
+    if (this.appliesQueued > 0) {
+      this.chainApply(this.applying.then(apply).then(applied, failed));
       return;
     }
-    this.chainApply(this.applying.then(async () => {
-      if (data !== null) {
-        try {
-          const pending = data.applyAll(entries);
-          if (pending !== null) await pending;
-        } catch (error) {
-          failed(error);
-          return;
-        }
-      }
-      this.deliver({ kind: 'data-applied', throughSeq: last.seq });
-    }));
+    // Nothing ahead of these: applied right here, and data-applied is stepped in this same
+    // pump, so the answers go out without another turn of the event loop.
+    let pending: Promise<void> | null;
+    try {
+      pending = apply();
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    if (pending === null) applied();
+    else this.chainApply(pending.then(applied, failed));
   }
 
   /** Applies still running, in order; later ones wait for them. */
