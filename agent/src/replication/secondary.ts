@@ -94,15 +94,7 @@ export class Secondary implements RoleMachine {
 
   onLocalDurable(throughSeq: Seq): void {
     this.queue.onDurable(throughSeq);
-    if (this.state !== 'following' || this.session === null) return;
-    // Asynchronous shipping with the data volume keeping up (nothing handed out and not yet
-    // applied): what became durable is applied right away, and one answer after the apply
-    // carries both marks. A data volume that lags gets no say in the durable mark, which frees
-    // the primary's window and its log; and in synchronous shipping the primary's writes wait
-    // for this mark, so it is answered at once.
-    const applierIdle = this.queue.appliedSeq === this.queue.applyRequestedSeq;
-    if (this.ctx.intent().modes.secondary === 'async' && applierIdle && this.queue.dataFailed === null) return;
-    this.ackDue = { hello: this.ackDue?.hello ?? false };
+    if (this.state === 'following' && this.session !== null) this.ackDue = { hello: this.ackDue?.hello ?? false };
   }
 
   onDataApplied(throughSeq: Seq): void {
@@ -143,7 +135,6 @@ export class Secondary implements RoleMachine {
     // next sequence is the resend we asked for (what was already on its way has a gap).
     const first = message.entries[0];
     if (message.hello || (this.resume === 'asked' && first !== undefined && first.seq <= this.queue.lastSeq + 1)) this.resume = 'none';
-    const lastBefore = this.queue.lastSeq;
     for (const entry of message.entries) {
       if (entry.seq <= this.queue.lastSeq) continue; // a resend
       if (entry.seq !== this.queue.lastSeq + 1 || entry.seq > message.commitSeq || !this.queue.hasRoom(entry)) {
@@ -152,8 +143,7 @@ export class Secondary implements RoleMachine {
       }
       this.queue.append(entry, this.ctx.out);
     }
-    // New entries are answered once durable (onLocalDurable), as at the bunker; the rest at once.
-    if (message.hello || this.queue.lastSeq === lastBefore) this.ackDue = { hello: message.hello || (this.ackDue?.hello ?? false) };
+    this.ackDue = { hello: message.hello || (this.ackDue?.hello ?? false) };
   }
 
   private onFetchBlock(from: NodeName, message: FetchBlockMessage): void {
