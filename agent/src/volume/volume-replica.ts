@@ -300,6 +300,9 @@ export class VolumeReplica {
     const cut = ready.logCut;
     if (cut === null) return;
     const dir = this.options.store.volumeDir(this.name);
+    // An earlier Ready's append still waiting for its gRPC flush goes to the log it was made
+    // for before that log is cut or replaced, as if it had been made at once.
+    this.appendWaitingNow();
     await this.applying;
     await this.trimming;
     if (cut.kind === 'reset') {
@@ -333,14 +336,15 @@ export class VolumeReplica {
       return;
     }
     this.appendsWaiting.push({ log, entries });
-    if (this.appendsWaiting.length > 1) return;
-    setImmediate(() => {
-      const waiting = this.appendsWaiting;
-      this.appendsWaiting = [];
-      // Closed meanwhile: these entries were never durable here, so no write of theirs was answered.
-      if (this.closed) return;
-      for (const append of waiting) this.appendLocal(append.log, append.entries);
-    });
+    if (this.appendsWaiting.length === 1) setImmediate(() => this.appendWaitingNow());
+  }
+
+  private appendWaitingNow(): void {
+    const waiting = this.appendsWaiting;
+    this.appendsWaiting = [];
+    // Closed meanwhile: these entries were never durable here, so no write of theirs was answered.
+    if (this.closed) return;
+    for (const append of waiting) this.appendLocal(append.log, append.entries);
   }
 
   private appendLocal(log: ChangeLog, entries: readonly Entry[]): void {
